@@ -1,0 +1,157 @@
+"""Shared figure machinery: the registry, a house style, and deterministic saving.
+
+Every report figure is listed in ``figures/registry.yml`` with the step that makes
+it, its file stem and a caption in Dutch and English. Notebooks save figures only
+through :func:`save_figure`, which
+
+* refuses figure ids that are not in the registry, or that belong to another step;
+* writes PNG and SVG with fixed metadata, so the same inputs give the same bytes;
+* writes a ``<stem>.json`` sidecar with the filled-in caption;
+* marks synthetic figures in the file name (``synthetic_`` prefix) and in the caption.
+"""
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
+
+from . import paths  # noqa: E402
+
+LANGS = ("nl", "en")
+SYNTHETIC_CAPTION = {"nl": "SYNTHETISCHE DATA (fictief, geen echte wijken). ",
+                     "en": "SYNTHETIC DATA (fictional, no real wijken). "}
+DPI = 150
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    id: str
+    step: str
+    file: str
+    formats: tuple[str, ...]
+    caption: dict[str, str]
+
+    def caption_text(self, lang: str = "nl", synthetic: bool = False, **values: Any) -> str:
+        check_lang(lang)
+        template = self.caption[lang]
+        needed = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        missing = needed - set(values)
+        if missing:
+            raise ValueError(f"Figure '{self.id}': caption needs values for {sorted(missing)} "
+                             f"(registry {paths.FIGURE_REGISTRY}).")
+        text = template.format(**values)
+        return (SYNTHETIC_CAPTION[lang] + text) if synthetic else text
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ValueError(f"Unknown lang '{lang}'; use one of {list(LANGS)}.")
+    return lang
+
+
+def load_registry(path: str | Path = paths.FIGURE_REGISTRY) -> dict[str, FigureSpec]:
+    """Read the figure registry and check that every entry is complete."""
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = doc.get("figures") or {}
+    registry: dict[str, FigureSpec] = {}
+    for fig_id, e in entries.items():
+        missing = [k for k in ("step", "file", "caption") if k not in (e or {})]
+        if missing:
+            raise ValueError(f"{path}: figure '{fig_id}' lacks {missing}.")
+        cap = e["caption"]
+        if not all(isinstance(cap.get(lang), str) and cap.get(lang) for lang in LANGS):
+            raise ValueError(f"{path}: figure '{fig_id}' needs a caption in both {list(LANGS)}.")
+        registry[fig_id] = FigureSpec(fig_id, e["step"], e["file"],
+                                      tuple(e.get("formats", ["png", "svg"])), dict(cap))
+    files = [s.file for s in registry.values()]
+    dupes = sorted({f for f in files if files.count(f) > 1})
+    if dupes:
+        raise ValueError(f"{path}: file stems used by more than one figure: {dupes}")
+    return registry
+
+
+def figures_of_step(step: str, registry: dict[str, FigureSpec] | None = None) -> list[FigureSpec]:
+    registry = registry if registry is not None else load_registry()
+    return [s for s in registry.values() if s.step == step]
+
+
+def figure_files(spec: FigureSpec, figures_dir: str | Path, synthetic: bool = False) -> list[Path]:
+    """All files that :func:`save_figure` writes for ``spec``: one per format plus the JSON sidecar."""
+    return [paths.artefact(figures_dir, f"{spec.file}.{ext}", synthetic)
+            for ext in (*spec.formats, "json")]
+
+
+def set_style() -> None:
+    """The house style: a fixed font, size and hash salt, so SVG output is reproducible."""
+    plt.rcdefaults()
+    plt.rcParams.update({
+        "figure.dpi": 100,
+        "savefig.dpi": DPI,
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "jeugdhulp-wijken",
+        "svg.fonttype": "path",
+        "path.simplify": True,
+    })
+
+
+def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",
+                synthetic: bool = False, registry: dict[str, FigureSpec] | None = None,
+                **caption_values: Any) -> list[Path]:
+    """Save ``fig`` as registered figure ``fig_id`` and return the files written."""
+    registry = registry if registry is not None else load_registry()
+    if fig_id not in registry:
+        raise KeyError(f"Figure '{fig_id}' is not in {paths.FIGURE_REGISTRY}; add it there first.")
+    spec = registry[fig_id]
+    if spec.step != step:
+        raise ValueError(f"Figure '{fig_id}' belongs to step '{spec.step}', not '{step}'.")
+    caption = spec.caption_text(lang, synthetic, **caption_values)
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in spec.formats:
+        target = paths.artefact(out, f"{spec.file}.{ext}", synthetic)
+        meta = {"Date": None} if ext in ("svg", "pdf") else {"Software": "matplotlib"}
+        fig.savefig(target, format=ext, metadata=meta, bbox_inches="tight")
+        written.append(target)
+    sidecar = paths.artefact(out, f"{spec.file}.json", synthetic)
+    sidecar.write_text(json.dumps({"id": fig_id, "step": step, "lang": lang, "synthetic": synthetic,
+                                   "caption": caption, "files": [p.name for p in written]},
+                                  ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    written.append(sidecar)
+    plt.close(fig)
+    return written
+
+
+def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",
+                     synthetic: bool = False, registry: dict[str, FigureSpec] | None = None,
+                     **caption_values: Any) -> list[Path]:
+    """Save an interactive (HTML) figure registered with ``formats: [html]``."""
+    registry = registry if registry is not None else load_registry()
+    if fig_id not in registry:
+        raise KeyError(f"Figure '{fig_id}' is not in {paths.FIGURE_REGISTRY}; add it there first.")
+    spec = registry[fig_id]
+    if spec.step != step or spec.formats != ("html",):
+        raise ValueError(f"Figure '{fig_id}' is registered for step '{spec.step}' with formats {spec.formats}.")
+    caption = spec.caption_text(lang, synthetic, **caption_values)
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = paths.artefact(out, f"{spec.file}.html", synthetic)
+    target.write_text(html, encoding="utf-8")
+    sidecar = paths.artefact(out, f"{spec.file}.json", synthetic)
+    sidecar.write_text(json.dumps({"id": fig_id, "step": step, "lang": lang, "synthetic": synthetic,
+                                   "caption": caption, "files": [target.name]},
+                                  ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return [target, sidecar]
