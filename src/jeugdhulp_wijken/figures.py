@@ -155,3 +155,38 @@ def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: s
                                    "caption": caption, "files": [target.name]},
                                   ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return [target, sidecar]
+
+
+README_TABLE_START = "<!-- figure-table:start -->"
+README_TABLE_END = "<!-- figure-table:end -->"
+
+
+def registry_table(registry: dict[str, FigureSpec] | None = None) -> str:
+    """The README's 'where each figure comes from' table, generated from the registry."""
+    import yaml as _yaml
+
+    registry = registry if registry is not None else load_registry()
+    spec = _yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8"))
+    steps = {s["name"]: s for s in spec["steps"]}
+    rows = ["| figure id | made by | file(s) | caption (en) |", "|---|---|---|---|"]
+    for fig in registry.values():
+        step = steps[fig.step]
+        folder = step.get("figures_dir", step["output_dir"]).replace("{figures}", "figures")
+        files = ", ".join(f"`{folder}/{fig.file}.{ext}`" for ext in fig.formats)
+        rows.append(f"| `{fig.id}` | `{step['notebook']}` | {files} | {fig.caption['en']} |")
+    return "\n".join(rows)
+
+
+def update_readme(readme: Path = paths.ROOT / "README.md") -> bool:
+    """Rewrite the figure table in the README; return True if it changed."""
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(README_TABLE_START, 1)
+    _, tail = rest.split(README_TABLE_END, 1)
+    new = f"{head}{README_TABLE_START}\n{registry_table()}\n{README_TABLE_END}{tail}"
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m jeugdhulp_wijken.figures  -> refresh the README table
+    print("README figure table", "updated" if update_readme() else "already up to date")

@@ -76,7 +76,7 @@ def collect_numbers(input_dir: str | Path, qualitative_dir: str | Path, syntheti
 def _deviations(numbers: dict[str, dict]) -> list[tuple[str, str]]:
     out = []
     for step, doc in numbers.items():
-        for item in doc.get("deviations", []) or []:
+        for item in doc.get("deviations_from_published_study", []) or []:
             out.append((step, item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)))
     return out
 
