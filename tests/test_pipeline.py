@@ -195,3 +195,31 @@ def test_region_slug_of_long_lists_is_short_and_stable():
 def test_synthetic_artefacts_carry_the_prefix(tmp_path):
     assert paths.artefact(tmp_path, "x.json", synthetic=True).name == "synthetic_x.json"
     assert paths.artefact(tmp_path, "x.json", synthetic=False).name == "x.json"
+
+
+def test_report_step_takes_every_registered_figure_of_the_other_steps_as_input(tmp_path):
+    from jeugdhulp_wijken import figures
+
+    ctx = pipeline.Context.make(True, derived=tmp_path / "d", figures=tmp_path / "f", runs=tmp_path / "r",
+                                raw=tmp_path / "raw")
+    plan = pipeline.plan_run(pipeline.load_spec(), ctx, only=["report"])[0]
+    expected = [f for fig in figures.load_registry().values()
+                for f in figures.figure_files(fig, tmp_path / "f" / ("qualitative" if fig.step == "qualitative_coding"
+                                                                     else "jz01"), True)]
+    assert set(expected) <= set(plan.inputs)
+
+
+def test_path_parameters_hash_user_folders_but_not_pipeline_folders(tmp_path):
+    user, managed = tmp_path / "transcripts", tmp_path / "derived" / "qualitative"
+    user.mkdir()
+    managed.mkdir(parents=True)
+    (user / "a.txt").write_text("one")
+    (managed / "x.csv").write_text("1")
+    params = {"transcripts_dir": str(user), "qualitative_dir": str(managed)}
+    own = [managed / "05_report.md"]
+    first = pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",))
+    (managed / "x.csv").write_text("2")           # a pipeline folder: covered by declared inputs
+    (managed / "05_report.md").write_text("own")  # the step's own output
+    assert pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",)) == first
+    (user / "a.txt").write_text("two")            # a user's folder changed: the step must rerun
+    assert pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",)) != first

@@ -107,10 +107,22 @@ def set_style() -> None:
     })
 
 
+class SavedFigure(list):
+    """The files written for one figure (a list of paths, plus its ``caption``). As the last
+    expression of a notebook cell it shows the saved PNG, so the notebook displays exactly the
+    bytes of the report figure and matplotlib does not draw it a second time."""
+
+    caption: str = ""
+
+    def _repr_png_(self) -> bytes | None:
+        png = next((p for p in self if Path(p).suffix == ".png"), None)
+        return Path(png).read_bytes() if png is not None else None
+
+
 def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",
                 synthetic: bool = False, registry: dict[str, FigureSpec] | None = None,
-                **caption_values: Any) -> list[Path]:
-    """Save ``fig`` as registered figure ``fig_id`` and return the files written."""
+                **caption_values: Any) -> SavedFigure:
+    """Save ``fig`` as registered figure ``fig_id`` and return the files written (a list of paths)."""
     registry = registry if registry is not None else load_registry()
     if fig_id not in registry:
         raise KeyError(f"Figure '{fig_id}' is not in {paths.FIGURE_REGISTRY}; add it there first.")
@@ -132,7 +144,9 @@ def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: s
                                   ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     written.append(sidecar)
     plt.close(fig)
-    return written
+    saved = SavedFigure(written)
+    saved.caption = caption
+    return saved
 
 
 def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",

@@ -888,6 +888,36 @@ def spatial_weights(gdf, *, contiguity: str = "queen", buffer: float = 25.0):
     raise ValueError(f"Unknown contiguity '{contiguity}'; use 'queen', 'rook' or 'fuzzy'.")
 
 
+_WEIGHTS_CACHE: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _weights_for(gdf, codes: Sequence[str], *, contiguity: str, buffer: float):
+    """Contiguity weights among ``codes``, a subset of the wijken of ``gdf``.
+
+    Contiguity is a property of each pair of polygons, so the weights of a subset are the subset
+    of the weights of all wijken. They are built once per geometry table and then subset, which
+    keeps the many Moran's I computations of an analysis fast.
+    """
+    import libpysal
+    key = (id(gdf), len(gdf), contiguity, float(buffer))
+    hit = _WEIGHTS_CACHE.get(key)
+    if hit is None or hit[0] is not gdf:
+        full = gdf.drop_duplicates("wijk_code").sort_values("wijk_code")
+        full = polygonal(full[["wijk_code", "geometry"]])
+        full = full[full.geometry.notna() & ~full.geometry.is_empty].reset_index(drop=True)
+        if len(_WEIGHTS_CACHE) >= 4:
+            _WEIGHTS_CACHE.clear()
+        hit = (gdf, spatial_weights(full, contiguity=contiguity, buffer=buffer) if len(full) >= 3 else None)
+        _WEIGHTS_CACHE[key] = hit
+    full_w = hit[1]
+    codes = sorted(c for c in codes if full_w is not None and c in full_w.neighbors)
+    if len(codes) < 3:
+        return None, codes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return libpysal.weights.w_subset(full_w, codes, silence_warnings=True), codes
+
+
 def morans_i(gdf, values: pd.Series, *, contiguity: str = "queen", permutations: int = 999,
              seed: int = 20170101, buffer: float = 25.0) -> dict[str, Any]:
     """Moran's I of ``values`` (indexed by wijk_code) with contiguity weights built on the analysed wijken.
@@ -907,22 +937,19 @@ def morans_i(gdf, values: pd.Series, *, contiguity: str = "queen", permutations:
         out.update({"I": math.nan, "note": "no geometry available", "n": 0,
                     "no_polygon": sorted(vals.index), "islands": []})
         return out
-    g = gdf[gdf["wijk_code"].isin(vals.index)].drop_duplicates("wijk_code").sort_values("wijk_code")
-    g = polygonal(g[["wijk_code", "geometry"]])
-    g = g[g.geometry.notna() & ~g.geometry.is_empty].reset_index(drop=True)
-    out["no_polygon"] = sorted(set(vals.index) - set(g["wijk_code"]))
+    if contiguity not in ("queen", "rook", "fuzzy"):
+        raise ValueError(f"Unknown contiguity '{contiguity}'; use 'queen', 'rook' or 'fuzzy'.")
+    w, codes = _weights_for(gdf, list(vals.index), contiguity=contiguity, buffer=buffer)
+    out["no_polygon"] = sorted(set(vals.index) - set(codes))
     islands: list[str] = []
-    if len(g) >= 3:
-        w = spatial_weights(g, contiguity=contiguity, buffer=buffer)
+    if w is not None:
         islands = sorted(str(i) for i in w.islands)
         if islands:
-            g = g[~g["wijk_code"].isin(islands)].reset_index(drop=True)
-            w = spatial_weights(g, contiguity=contiguity, buffer=buffer) if len(g) >= 3 else None
-    else:
-        w = None
+            w, codes = _weights_for(gdf, [c for c in codes if c not in set(islands)], contiguity=contiguity,
+                                    buffer=buffer)
     out["islands"] = islands
-    out["n"] = int(len(g))
-    if w is None or len(g) < 3:
+    out["n"] = int(len(codes))
+    if w is None or len(codes) < 3:
         out.update({"I": math.nan, "note": "fewer than 3 wijken with polygon and neighbours"})
         return out
     w.transform = "r"
@@ -1259,7 +1286,35 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, geometry=None, re
     }
     if region_is_nl:
         metrics["caveats"].append("Region is the whole country: only the national scope is analysed.")
+    metrics["headline"] = headline(metrics)
     return LocalFactorAnalysis(scopes, factors, _clean(metrics), factor_table(factors, scopes))
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Key numbers per scope for the report: wijken, factors significant after BH, the variance of the
+    gap (observed - expected) that the joint model explains in sample (R², ΔR² over the SCP model), and
+    its leave-one-gemeente-out prediction error with and without the factors (out of sample)."""
+    out: dict[str, Any] = {}
+    for sc, m in metrics["scopes"].items():
+        joint = m.get("models", {}).get("joint", {})
+        out[f"{sc}_n_wijken"] = m.get("n_wijken")
+        out[f"{sc}_factors_analysed"] = len(m.get("factors_analysed", []))
+        out[f"{sc}_correlations_significant_bh"] = ", ".join(m.get("correlations_significant_bh", [])) or "none"
+        out[f"{sc}_joint_model_significant_bh"] = ", ".join(m.get("joint_significant_bh", [])) or "none"
+        if "r2_residual" in joint:
+            out[f"{sc}_joint_model_n"] = joint["n"]
+            out[f"{sc}_joint_model_r2_of_gap"] = joint["r2_residual"]
+            out[f"{sc}_joint_model_delta_r2_over_scp"] = joint["delta_r2"]
+        cv = joint.get("cv_leave_one_gemeente_out", {})
+        if "rmse_factors" in cv:
+            out[f"{sc}_cv_rmse_without_factors"] = cv["rmse_baseline"]
+            out[f"{sc}_cv_rmse_with_factors"] = cv["rmse_factors"]
+        moran = m.get("moran", {})
+        for when in ("before", "after"):
+            i = moran.get(when, {}).get("I")
+            if i is not None and not (isinstance(i, float) and math.isnan(i)):
+                out[f"{sc}_morans_i_gap_{when}_factors"] = i
+    return out
 
 
 def correlations_table(analysis: LocalFactorAnalysis) -> pd.DataFrame:

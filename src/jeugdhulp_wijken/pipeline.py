@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -63,6 +64,8 @@ class Step:
     parameters: dict
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    #: if true, every registered figure of the other steps (for this region) is an input too
+    figure_inputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ def load_spec(path: str | Path = paths.PIPELINE_SPEC) -> Spec:
             name=raw["name"], notebook=raw["notebook"], output_dir=raw["output_dir"],
             figures_dir=raw.get("figures_dir", raw["output_dir"]),
             parameters=dict(raw.get("parameters") or {}),
-            inputs=tuple(raw.get("inputs") or ()), outputs=tuple(raw.get("outputs") or ())))
+            inputs=tuple(raw.get("inputs") or ()), outputs=tuple(raw.get("outputs") or ()),
+            figure_inputs=bool(raw.get("figure_inputs", False))))
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         raise PipelineError(f"{path}: step names must be unique, got {names}.")
@@ -210,11 +214,17 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def sha256_tree(path: str | Path) -> str:
-    """Hash of a directory: relative file names and contents, in sorted order."""
+def sha256_tree(path: str | Path, exclude: set[Path] | frozenset[Path] = frozenset()) -> str:
+    """Hash of a directory: relative file names and contents, in sorted order.
+
+    Files in ``exclude`` and the runner's own bookkeeping (``.jhw_cache``) are left out, so that a
+    step whose parameter names the folder it also writes to keeps a stable key.
+    """
     path = Path(path)
+    exclude = {Path(p).resolve() for p in exclude}
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                    and CACHE_DIRNAME not in p.parts and p.resolve() not in exclude):
         h.update(str(f.relative_to(path)).encode())
         h.update(sha256_file(f).encode())
     return h.hexdigest()
@@ -230,9 +240,17 @@ def package_source_hash() -> str:
     return h.hexdigest()
 
 
-def _path_param_hashes(params: dict[str, Any], root: Path) -> dict[str, str]:
-    """Hashes of files or folders named by parameters other than the standard directories."""
+def _path_param_hashes(params: dict[str, Any], root: Path, own_outputs: list[Path] | None = None,
+                       managed_roots: tuple[Path, ...] = ()) -> dict[str, str]:
+    """Hashes of files or folders named by parameters other than the standard directories.
+
+    User files and folders (a transcript folder, a factor CSV) are hashed. Folders inside the
+    pipeline's own derived/figure roots are not: what a step reads from them is a declared
+    input and already in the key. The step's own outputs never count.
+    """
     out = {}
+    exclude = set(own_outputs or [])
+    managed = [Path(m).resolve() for m in managed_roots]
 
     def visit(key: str, value: Any) -> None:
         if isinstance(value, (list, tuple)):
@@ -243,7 +261,11 @@ def _path_param_hashes(params: dict[str, Any], root: Path) -> dict[str, str]:
             if p.is_file():
                 out[key] = sha256_file(p)
             elif p.is_dir():
-                out[key] = sha256_tree(p)
+                rp = p.resolve()
+                if any(rp == m or m in rp.parents for m in managed):
+                    out[key] = "managed folder"
+                else:
+                    out[key] = sha256_tree(p, exclude)
 
     for k, v in params.items():
         if k not in STANDARD_DIR_PARAMS:
@@ -263,6 +285,9 @@ class StepPlan:
     figures_dir: Path
     inputs: list[Path]
     outputs: list[Path] = field(default_factory=list)
+    #: folders the pipeline itself writes (derived and figure roots); their contents reach a
+    #: step's cache key through its declared inputs, so path parameters inside them are not hashed
+    managed_roots: tuple[Path, ...] = ()
 
 
 def plan_run(spec: Spec, ctx: Context, *, region: Any = None, overrides: dict[str, Any] | None = None,
@@ -311,10 +336,18 @@ def plan_run(spec: Spec, ctx: Context, *, region: Any = None, overrides: dict[st
         params.update({k: ctx.fill(v, slug) for k, v in step.parameters.items()})
         params.update({k: v for k, v in overrides.items() if k in nb_params})
         plan = StepPlan(i, step, ctx.root / step.notebook, params, out_dir, fig_dir,
-                        [ctx.input_path(t, slug) for t in step.inputs])
+                        [ctx.input_path(t, slug) for t in step.inputs],
+                        managed_roots=(Path(ctx.derived), Path(ctx.figures)))
         plan.outputs = [paths.artefact(out_dir, name, ctx.synthetic) for name in step.outputs]
         for spec_fig in figures.figures_of_step(step.name, registry):
             plan.outputs += figures.figure_files(spec_fig, fig_dir, ctx.synthetic)
+        if step.figure_inputs:
+            for other in spec.steps:
+                if other.name == step.name:
+                    continue
+                other_fig_dir = Path(ctx.fill(other.figures_dir, slug))
+                for spec_fig in figures.figures_of_step(other.name, registry):
+                    plan.inputs += figures.figure_files(spec_fig, other_fig_dir, ctx.synthetic)
         plans.append(plan)
     return plans
 
@@ -332,7 +365,7 @@ def cache_key(plan: StepPlan, source_hash: str) -> tuple[str, dict[str, str]]:
         "parameters": plan.parameters,
         "package": source_hash,
         "inputs": input_hashes,
-        "path_parameters": _path_param_hashes(plan.parameters, paths.ROOT),
+        "path_parameters": _path_param_hashes(plan.parameters, paths.ROOT, plan.outputs, plan.managed_roots),
         "outputs": [str(p) for p in plan.outputs],
         "kernel": KERNEL,
     }
@@ -440,6 +473,8 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
             os.replace(src, dst)
             moved.append(dst)
     shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        staging.parent.rmdir()  # the run's staging folder, once no step is left in it
     return moved
 
 

@@ -73,19 +73,51 @@ def collect_numbers(input_dir: str | Path, qualitative_dir: str | Path, syntheti
             for step, (where, name) in STEP_JSON.items()}
 
 
+#: Where each step's JSON lists its deviations from the published studies (dotted key paths).
+DEVIATION_KEYS = {
+    "data_preparation": ("deviations_from_published_study",),
+    "scp_model": ("meta.deviations_from_published",),
+    "local_factors": ("deviations_from_hhs",),
+    "qualitative_coding": ("deviations", "rondom_het_kind.deviations"),
+}
+
+
+def _lookup(doc: dict, dotted: str) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _deviations(numbers: dict[str, dict]) -> list[tuple[str, str]]:
+    """Every stated deviation, per step, in the order the steps list them."""
     out = []
     for step, doc in numbers.items():
-        for item in doc.get("deviations_from_published_study", []) or []:
-            out.append((step, item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)))
+        for key in DEVIATION_KEYS.get(step, ("deviations_from_published_study",)):
+            items = _lookup(doc, key)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise ReportError(f"The {step} JSON has '{key}' but it is not a list of statements.")
+            for item in items:
+                out.append((step, item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)))
     return out
 
 
-def _headline(doc: dict) -> dict[str, Any]:
+def _headline(step: str, doc: dict) -> dict[str, Any]:
     head = doc.get("headline")
-    if isinstance(head, dict):
-        return head
-    return {k: v for k, v in doc.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, bool)}
+    if not isinstance(head, dict):
+        raise ReportError(f"The {step} JSON has no 'headline' block of key numbers; re-run that step "
+                          f"with the current package (jhw-reproduce --from {step}).")
+    return head
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
 
 
 def build_report(input_dir: str | Path, qualitative_dir: str | Path, figures_root: str | Path,
@@ -111,12 +143,12 @@ def build_report(input_dir: str | Path, qualitative_dir: str | Path, figures_roo
     key_numbers: dict[str, Any] = {"region": region if isinstance(region, str) else list(region),
                                    "region_label": region_label, "synthetic": synthetic}
     for step, doc in numbers.items():
-        head = _headline(doc)
+        head = _headline(step, doc)
         key_numbers[step] = head
         lines.append(f"**{step}**")
         lines.append("")
         for k, v in head.items():
-            lines.append(f"- {k}: {v}")
+            lines.append(f"- {k}: {_fmt(v)}")
         lines.append("")
     devs = _deviations(numbers)
     lines += [f"## {t['deviations']}", ""]

@@ -1,0 +1,142 @@
+"""The whole study on the real 2017 data, run through papermill as `make reproduce` does.
+
+Reads the raw data through the fetch layer from the mirror (DATA_MIRROR or ../shared/data) into a
+temporary folder, and asserts on the artefacts that each step writes.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from jeugdhulp_wijken import figures, paths, pipeline
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    mirror = paths.default_mirror()
+    if mirror is None or not (mirror / "jeugdhulp").is_dir():
+        pytest.skip("raw-data mirror not found (set DATA_MIRROR or provide ../shared/data)")
+    tmp = tmp_path_factory.mktemp("real-study")
+    ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
+                                raw=tmp / "raw")
+    spec = pipeline.load_spec()
+    manifest = pipeline.run(spec, ctx, force=True, progress=False, mirror=str(mirror), online=False)
+    return spec, ctx, manifest
+
+
+def test_full_study_runs_for_haaglanden(real_run):
+    spec, ctx, manifest = real_run
+    assert manifest["status"] == "ok"
+    assert [s["status"] for s in manifest["steps"]] == ["ran"] * len(spec.steps)
+    raw_inputs = manifest["steps"][0]["inputs"]
+    assert any(p.endswith("Wijkdata_Jeugdhulp_in_de_wijk.ods") for p in raw_inputs)
+    assert "0823dbf727b9aab2bc30b800e02c21dfdde15ca8756a4db759de88b1fdbc82aa" in raw_inputs.values()
+
+
+def test_national_and_study_area_tables(real_run):
+    _, ctx, _ = real_run
+    d = ctx.derived / "haaglanden"
+    nl = pd.read_parquet(d / "01_wijk_table_nl.parquet")
+    region = pd.read_parquet(d / "01_wijk_table_region.parquet")
+    assert len(nl) == 2918 and nl["gemeente_code"].nunique() == 388 and nl["jz_code"].nunique() == 42
+    assert (nl["jz_code"] == "JZ24").sum() == 103
+    assert len(region) == 102 and region["gemeente_code"].nunique() == 9
+    ok = nl["perc_jhzv"].notna()
+    weighted = (nl.loc[ok, "perc_jhzv"] * nl.loc[ok, "youths_0_17_est"]).sum() / nl.loc[ok, "youths_0_17_est"].sum()
+    assert weighted == pytest.approx(10.3, abs=0.05)
+
+
+def test_every_registered_figure_and_the_report_exist(real_run):
+    _, ctx, _ = real_run
+    report = (ctx.figures / "haaglanden" / "05_report.md").read_text()
+    for fig in figures.load_registry().values():
+        assert fig.id in report
+    assert "SYNTHETISCHE" not in report
+    key = json.loads((ctx.figures / "haaglanden" / "05_key_numbers.json").read_text())
+    assert key["deviations"], "the report must state the deviations from the published study"
+
+
+def test_published_figures_and_replication_targets(real_run):
+    _, ctx, _ = real_run
+    m = json.loads((ctx.derived / "haaglanden" / "02_scp_metrics.json").read_text())
+    match = m["published_comparison"]["aggregation_matching_published"]
+    # NL 10.3 (youth-weighted), Haaglanden observed 11.7 and expected 11.5 (means over wijken)
+    assert {k: v["matches_at_one_decimal"] for k, v in match.items()} == {
+        "nl_observed": True, "haaglanden_observed": True, "haaglanden_expected": True}
+    assert match["nl_observed"]["closest_aggregation"] == "observed_weighted"
+    assert m["comparison"]["overall"]["complete"]["r"] >= 0.99
+    assert m["recovered_model"]["r2"] > 0.99
+    assert m["meta"]["region"]["n_wijken"] == 102
+    # "almost 40%" of Haaglanden wijken differ clearly: the plain binomial 95% funnel gives it
+    sens = pd.read_csv(ctx.derived / "haaglanden" / "02_scp_deviation_sensitivity.csv")
+    hl = sens[(sens["scope"] == "haaglanden") & (sens["rule"] == "funnel95")]["share_differing"].iloc[0]
+    assert 0.35 <= hl <= 0.40
+    lf = json.loads((ctx.derived / "haaglanden" / "03_local_factor_metrics.json").read_text())
+    assert set(lf["scopes"]) == {"region", "nl"}
+    assert lf["scopes"]["region"]["n_wijken_in_scope"] == 102
+    assert lf["scopes"]["nl"]["n_wijken_in_scope"] == 2918
+    for scope in lf["scopes"].values():
+        joint = scope["models"]["joint"]
+        assert {"r2_base", "r2_full", "delta_r2", "cv_leave_one_gemeente_out"} <= set(joint)
+        assert scope["moran"]["before"]["n"] > 0
+
+
+def test_report_states_deviations_of_every_step(real_run):
+    _, ctx, _ = real_run
+    key = json.loads((ctx.figures / "haaglanden" / "05_key_numbers.json").read_text())
+    steps_with_deviations = {d["step"] for d in key["deviations"]}
+    assert steps_with_deviations == {"data_preparation", "scp_model", "local_factors", "qualitative_coding"}
+    assert key["scp_model"]["published_haaglanden_expected"].endswith("vs published 11.5")
+    assert key["qualitative_coding"]["corpus_fictional"] is True
+
+
+def test_local_factor_step_takes_a_user_supplied_factor_file(real_run, tmp_path):
+    spec, ctx, _ = real_run
+    fixture = paths.ROOT / "tests" / "fixtures" / "local_factors_fictional" / "fictional_wijkmonitor_haaglanden.csv"
+    shutil.copytree(ctx.derived / "haaglanden", tmp_path / "derived" / "haaglanden")
+    ctx2 = pipeline.Context.make(False, derived=tmp_path / "derived", figures=tmp_path / "figures",
+                                 runs=tmp_path / "runs", raw=ctx.raw)
+    manifest = pipeline.run(spec, ctx2, only=["local_factors"], overrides={"factor_files": [str(fixture)]},
+                            fetch=False, progress=False)
+    assert [s["status"] for s in manifest["steps"]] == ["ran"]
+    lf = json.loads((ctx2.derived / "haaglanden" / "03_local_factor_metrics.json").read_text())
+    user = [f for f in lf["factor_files"] if f.get("fictional")]
+    assert user, "the fictional factor file must be listed and marked fictional"
+    table = pd.read_csv(ctx2.derived / "haaglanden" / "03_factor_table.csv")
+    user_factors = table[table["fictional"].astype(bool)]
+    assert len(user_factors) >= 1 and (user_factors["n_region"] > 0).all()
+    assert any("FICTIONAL" in c for c in lf["caveats"])
+
+
+def test_second_run_is_served_from_cache(real_run):
+    spec, ctx, _ = real_run
+    again = pipeline.run(spec, ctx, fetch=False, progress=False)
+    assert [s["status"] for s in again["steps"]] == ["cached"] * len(spec.steps)
+
+
+def test_readme_quotes_the_numbers_the_pipeline_writes(real_run):
+    _, ctx, _ = real_run
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    d = ctx.derived / "haaglanden"
+    m = json.loads((d / "02_scp_metrics.json").read_text())
+    match = m["published_comparison"]["aggregation_matching_published"]
+    sens = pd.read_csv(d / "02_scp_deviation_sensitivity.csv").set_index(["scope", "rule"])
+    lf = json.loads((d / "03_local_factor_metrics.json").read_text())["scopes"]["region"]["models"]["joint"]
+    quoted = [
+        f"| {match['nl_observed']['value']:.2f}% |", f"| {match['haaglanden_observed']['value']:.2f}% |",
+        f"| {match['haaglanden_expected']['value']:.2f}% |",
+        f"| {sens.loc[('haaglanden', 'funnel95'), 'share_differing']:.1%} |",
+        f"flags {sens.loc[('haaglanden', 'funnel95_tau'), 'share_differing']:.1%} of the Haaglanden",
+        f"r = {m['comparison']['overall']['complete']['r']:.3f}",
+        f"from {lf['r2_base']:.2f} to {lf['r2_full']:.2f}",
+        f"RMSE {lf['cv_leave_one_gemeente_out']['rmse_factors']:.2f} against "
+        f"{lf['cv_leave_one_gemeente_out']['rmse_baseline']:.2f}",
+        f"expected use is {m['summary_numbers']['haaglanden']['expected_weighted_all']:.2f}%",
+    ]
+    missing = [q for q in quoted if q not in readme]
+    assert not missing, f"README.md does not quote these pipeline results: {missing}"
