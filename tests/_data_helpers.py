@@ -33,8 +33,13 @@ atexit.register(_cleanup)
 
 
 def mirror_or_skip() -> Path:
+    """The raw-data mirror. Real-data tests are skipped when there is none, but a DATA_MIRROR that
+    is set (as CI sets it) and does not hold the mirror is an error, not a silent skip."""
     mirror = paths.default_mirror()
     if mirror is None or not (mirror / "jeugdhulp").is_dir():
+        if os.environ.get("DATA_MIRROR"):
+            pytest.fail(f"DATA_MIRROR={os.environ['DATA_MIRROR']} is not a raw-data mirror (no jeugdhulp/ "
+                        f"folder); point it at the mirror (e.g. ../shared/data) or unset it.")
         pytest.skip("raw-data mirror not found (set DATA_MIRROR or provide ../shared/data)")
     return mirror
 

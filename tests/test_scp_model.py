@@ -176,12 +176,9 @@ def test_bad_options_refused():
 
 @pytest.mark.realdata
 def test_real_data_replication():
-    mirror = paths.default_mirror()
-    if mirror is None or not (mirror / "jeugdhulp" / "Wijkdata_Jeugdhulp_in_de_wijk.ods").is_file():
-        pytest.skip("data mirror not found (set DATA_MIRROR or place ../shared/data)")
-    from jeugdhulp_wijken import wijktable
+    from _data_helpers import real_build
 
-    table = wijktable.build_national_table(mirror)
+    table = real_build()[0]
     region = regions.resolve_region("Haaglanden", scp_model.gemeenten_from_table(table))
     a = scp_model.analyse(table, region, with_variants=False)
     m = a.metrics

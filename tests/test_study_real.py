@@ -13,14 +13,14 @@ import pytest
 
 from jeugdhulp_wijken import figures, paths, pipeline
 
+from _data_helpers import mirror_or_skip
+
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    mirror = paths.default_mirror()
-    if mirror is None or not (mirror / "jeugdhulp").is_dir():
-        pytest.skip("raw-data mirror not found (set DATA_MIRROR or provide ../shared/data)")
+    mirror = mirror_or_skip()
     tmp = tmp_path_factory.mktemp("real-study")
     ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
                                 raw=tmp / "raw")

@@ -446,7 +446,7 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
         params["output_dir"] = str(stage_out)
     if "figures_dir" in params:
         params["figures_dir"] = str(stage_fig)
-    executed = run_dir / "notebooks" / f"{plan.index:02d}_{plan.step.name}.ipynb"
+    executed = run_dir / "notebooks" / plan.notebook.name  # same name as the notebook it executes
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
