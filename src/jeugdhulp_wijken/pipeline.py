@@ -419,6 +419,11 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def executed_notebook(run_dir: Path, plan: StepPlan) -> Path:
+    """Where the executed copy of a step's notebook is saved: the run folder, same file name."""
+    return run_dir / "notebooks" / plan.notebook.name
+
+
 def _format_failure(plan: StepPlan, executed: Path, exc: Exception) -> str:
     cell = getattr(exc, "cell_index", None)
     count = getattr(exc, "exec_count", None)
@@ -446,7 +451,7 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
         params["output_dir"] = str(stage_out)
     if "figures_dir" in params:
         params["figures_dir"] = str(stage_fig)
-    executed = run_dir / "notebooks" / plan.notebook.name  # same name as the notebook it executes
+    executed = executed_notebook(run_dir, plan)
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
@@ -538,7 +543,7 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, overrides: dict | None 
                 execute_step(plan, run_dir, progress=progress, log_output=log_output)
             finally:
                 entry["duration_s"] = round(time.perf_counter() - t0, 3)
-                entry["executed_notebook"] = str(run_dir / "notebooks" / f"{plan.index:02d}_{plan.step.name}.ipynb")
+                entry["executed_notebook"] = str(executed_notebook(run_dir, plan))
             outputs = {str(p): sha256_file(p) for p in plan.outputs}
             entry.update(status="ran", outputs=outputs)
             _write_json_atomic(_cache_file(plan), {"key": key, "outputs": outputs, "run_id": run_id})
