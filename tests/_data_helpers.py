@@ -79,3 +79,14 @@ def synthetic_raw_dir() -> Path:
 def synthetic_build():
     from jeugdhulp_wijken import wijktable
     return wijktable.build_national_table(synthetic_raw_dir(), return_geometry=True)
+
+
+def real_study_context(tmp_path_factory, name: str):
+    """(spec, context in fresh temporary roots, mirror) for a real-data pipeline run."""
+    from jeugdhulp_wijken import pipeline
+
+    mirror = mirror_or_skip()
+    tmp = tmp_path_factory.mktemp(name)
+    ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
+                                raw=tmp / "raw")
+    return pipeline.load_spec(), ctx, str(mirror)

@@ -13,19 +13,15 @@ import pytest
 
 from jeugdhulp_wijken import figures, paths, pipeline
 
-from _data_helpers import mirror_or_skip
+from _data_helpers import real_study_context
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    mirror = mirror_or_skip()
-    tmp = tmp_path_factory.mktemp("real-study")
-    ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
-                                raw=tmp / "raw")
-    spec = pipeline.load_spec()
-    manifest = pipeline.run(spec, ctx, force=True, progress=False, mirror=str(mirror), online=False)
+    spec, ctx, mirror = real_study_context(tmp_path_factory, "real-study")
+    manifest = pipeline.run(spec, ctx, force=True, progress=False, mirror=mirror, online=False)
     return spec, ctx, manifest
 
 

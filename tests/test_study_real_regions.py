@@ -9,18 +9,14 @@ import pytest
 
 from jeugdhulp_wijken import figures, pipeline
 
-from _data_helpers import mirror_or_skip
+from _data_helpers import real_study_context
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
-    mirror = mirror_or_skip()
-    tmp = tmp_path_factory.mktemp("real-regions")
-    ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
-                                raw=tmp / "raw")
-    return pipeline.load_spec(), ctx, str(mirror)
+    return real_study_context(tmp_path_factory, "real-regions")
 
 
 def test_another_jeugdzorgregio_runs_every_step(roots):
