@@ -834,6 +834,7 @@ def analyse(table: pd.DataFrame, region, options: ModelOptions = ModelOptions(),
     dev_region = sens[(sens["scope"] == "region")].set_index("rule")
     hhs = deviation.rules_reproducing(sens, PUBLISHED["haaglanden_share_differing"],
                                       scope="haaglanden" if hl_mask.any() else "region")
+    published = published_comparison(nl_sum, hl_sum)
     metrics = {
         "meta": {
             "study": "SCP Jeugdhulp in de wijk (SCP-publicatie 2020-1); HHS Jeugdhulp in de wijken (2020)",
@@ -861,7 +862,7 @@ def analyse(table: pd.DataFrame, region, options: ModelOptions = ModelOptions(),
                 "published perc_przv, not the re-estimate.",
                 "SCP's deviation rule is not published; the rule used here is a documented choice "
                 f"({deviation_rule}) with a sensitivity table.",
-                *_published_statements(nl_sum, hl_sum, hhs, deviation_rule, sens),
+                *_published_statements(published, hhs, deviation_rule, sens),
             ]},
         "reestimated_model": {
             "description": _model_description(options),
@@ -886,7 +887,7 @@ def analyse(table: pd.DataFrame, region, options: ModelOptions = ModelOptions(),
                    "best_independent_r_complete": best["r_complete"] if best else None},
         "gap_explanation": gap_explanation(comp, variants),
         "summary_numbers": {"nl": nl_sum, "region": reg_sum, "haaglanden": hl_sum},
-        "published_comparison": published_comparison(nl_sum, hl_sum),
+        "published_comparison": published,
         "deviation": {"rule": deviation_rule, "description": deviation.RULES[deviation_rule],
                       "overdispersion": od,
                       "region_share_higher": _get(dev_region, deviation_rule, "share_higher"),
@@ -902,10 +903,10 @@ def analyse(table: pd.DataFrame, region, options: ModelOptions = ModelOptions(),
                        sensitivity=sens, metrics=_clean(metrics))
 
 
-def _published_statements(nl_sum: dict, hl_sum: dict | None, hhs: dict, rule: str,
-                          sens: pd.DataFrame) -> list[str]:
-    """Statements comparing the reproduced headline figures with the published ones."""
-    comp = published_comparison(nl_sum, hl_sum)["aggregation_matching_published"]
+def _published_statements(published: dict, hhs: dict, rule: str, sens: pd.DataFrame) -> list[str]:
+    """Statements comparing the reproduced headline figures (:func:`published_comparison`) with the
+    published ones."""
+    comp = published["aggregation_matching_published"]
     out = []
     for fig, best in comp.items():
         out.append(f"Published {fig.replace('_', ' ')} {PUBLISHED[fig]:.1f}% is matched by the "

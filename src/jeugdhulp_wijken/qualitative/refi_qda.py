@@ -56,8 +56,17 @@ def schema(kind: str) -> xmlschema.XMLSchema:
     return _schema_cache[kind]
 
 
-def validate_xml(xml: bytes | str | Path, kind: str) -> None:
-    """Validate XML (bytes, text or a file) against the official REFI-QDA schema ``kind``."""
+def validate_xml(xml: bytes | str | Path, kind: str, source: str | Path | None = None) -> None:
+    """Validate XML (bytes, text or a file) against the official REFI-QDA schema ``kind``.
+
+    ``source`` (a file name) prefixes the error message, so the user knows which file is invalid.
+    """
+    if source is not None:
+        try:
+            validate_xml(xml, kind)
+        except RefiQdaError as exc:
+            raise RefiQdaError(f"{source}: {exc}") from None
+        return
     if isinstance(xml, Path):
         data = xml.read_bytes()
     elif isinstance(xml, str):
@@ -191,10 +200,7 @@ def import_codebook_qdc(path: str | Path, *, validate: bool = True) -> Codebook:
     path = Path(path)
     data = path.read_bytes()
     if validate:
-        try:
-            validate_xml(data, "codebook")
-        except RefiQdaError as exc:
-            raise RefiQdaError(f"{path}: {exc}") from None
+        validate_xml(data, "codebook", source=path)
     root = etree.fromstring(data)
     origin = root.get("origin") or ""
     cb_id = origin.split(":", 1)[1] if origin.startswith(ORIGIN + ":") else re.sub(r"\W+", "_", path.stem)
@@ -271,10 +277,7 @@ def import_qdpx(path: str | Path, codebook: Codebook, corpus: PseudonymisedCorpu
             raise RefiQdaError(f"{path}: project.qde is missing from the archive.")
         xml = z.read("project.qde")
         if validate:
-            try:
-                validate_xml(xml, "project")
-            except RefiQdaError as exc:
-                raise RefiQdaError(f"{path}: {exc}") from None
+            validate_xml(xml, "project", source=path)
         root = etree.fromstring(xml)
         users = {u.get("guid"): (u.get("name") or u.get("id") or u.get("guid"))
                  for u in root.iter(f"{{{P}}}User")}
