@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from jeugdhulp_wijken import regions
+from jeugdhulp_wijken.study import STUDY_AREA_GEMEENTEN
 
 from _data_helpers import real_raw_dir, synthetic_raw_dir
 
@@ -79,7 +80,7 @@ def test_real_regions_and_haaglanden_vs_jz24():
     assert g["jz_code"].nunique() == 42
     study = regions.resolve_region("Haaglanden", g)
     assert study.kind == "study_area" and study.slug == "haaglanden"
-    assert study.gemeente_codes == tuple(sorted(regions.HAAGLANDEN_GEMEENTEN))
+    assert study.gemeente_codes == tuple(sorted(STUDY_AREA_GEMEENTEN))
     assert "studiegebied" in study.name and "Voorschoten" in study.note
     jz24 = regions.resolve_region("JZ24", g)
     assert set(jz24.gemeente_codes) - set(study.gemeente_codes) == {"GM0626"}

@@ -9,6 +9,7 @@ import pytest
 
 from jeugdhulp_wijken import deviation, paths, regions, scp_model
 from jeugdhulp_wijken.dictionary import DETERMINANTS
+from jeugdhulp_wijken.study import SUPPRESSED_MAX_USERS
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +74,7 @@ def test_suppressed_outcomes_imputed_below_censoring_bound(synthetic_study, synt
     supp = table["perc_jhzv"].isna() & (table["inhabitants"] >= 100)
     assert supp.any()
     assert imp[supp].notna().all()
-    cap = 100 * scp_model.SUPPRESSED_MAX_USERS / table["youths_0_17_est"]
+    cap = 100 * SUPPRESSED_MAX_USERS / table["youths_0_17_est"]
     ok = table["youths_0_17_est"].notna() & supp
     assert (imp[ok] <= cap[ok] + 1e-9).all()
     assert (imp[ok] >= 0).all()

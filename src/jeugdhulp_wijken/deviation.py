@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .study import STUDY_AREA_GEMEENTEN
+
 HIGHER = "hoger dan verwacht"
 LOWER = "lager dan verwacht"
 AS_EXPECTED = "conform verwachting"
@@ -170,10 +172,9 @@ def sensitivity_table(results: pd.DataFrame, overdispersion: dict, rules=None,
     Shares are of the wijken with an observed value (``n_with_data``); ``share_differing_of_all``
     uses all wijken of the scope as denominator.
     """
-    from .scp_model import HAAGLANDEN_GEMEENTEN
 
     rules = list(rules or RULES)
-    hl = results["gemeente_code"].isin(haaglanden_codes or HAAGLANDEN_GEMEENTEN)
+    hl = results["gemeente_code"].isin(haaglanden_codes or STUDY_AREA_GEMEENTEN)
     scopes = [("region", results["in_region"]), ("nl", pd.Series(True, index=results.index))]
     if hl.any():
         scopes.insert(1, ("haaglanden", hl))

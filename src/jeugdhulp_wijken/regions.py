@@ -21,14 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import paths
+from .study import STUDY_AREA_GEMEENTEN
 
 REGIONS_DIR = "regions/cbs_83553NED_gebieden_in_nederland_2017"
 REGIONS_DATA = f"{REGIONS_DIR}/data.csv"
 REGIONS_PROPERTIES = f"{REGIONS_DIR}/DataProperties.csv"
-
-#: The 9 gemeenten of GGD Haaglanden: the HHS study area.
-HAAGLANDEN_GEMEENTEN: tuple[str, ...] = (
-    "GM0518", "GM0503", "GM1916", "GM1842", "GM1926", "GM0603", "GM0629", "GM1783", "GM0637")
 
 STUDY_AREA_NAME = "Haaglanden (GGD-regio, 9 gemeenten; studiegebied HHS)"
 STUDY_AREA_NOTE = ("HHS study area: the 9 gemeenten of GGD Haaglanden / Kennisnetwerk Jeugd Haaglanden "
@@ -190,12 +187,12 @@ def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
                       note=f"All {len(all_codes)} gemeenten of the Netherlands (2017 indeling).")
 
     if key in ("haaglanden", "studiegebied haaglanden", "study area haaglanden"):
-        present = [c for c in HAAGLANDEN_GEMEENTEN if c in all_codes]
-        if len(present) != len(HAAGLANDEN_GEMEENTEN):
+        present = [c for c in STUDY_AREA_GEMEENTEN if c in all_codes]
+        if len(present) != len(STUDY_AREA_GEMEENTEN):
             raise _unknown(region, gemeenten, "the Haaglanden study area gemeenten are not in this data set "
                            "(synthetic data? use a JZ code such as 'JZ01')")
         return Region(name=STUDY_AREA_NAME, slug=slug, kind="study_area",
-                      gemeente_codes=_codes(HAAGLANDEN_GEMEENTEN), note=STUDY_AREA_NOTE)
+                      gemeente_codes=_codes(STUDY_AREA_GEMEENTEN), note=STUDY_AREA_NOTE)
 
     jz = gemeenten[["jz_code", "jz_name"]].drop_duplicates()
     jz_by_code = {c.upper(): n for c, n in zip(jz["jz_code"], jz["jz_name"])}
@@ -231,7 +228,7 @@ def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
         sel = gemeenten[gemeenten["ggd_code"] == ggd_hit[0]]
         codes = _codes(sel["gemeente_code"])
         note = f"GGD region {ggd_hit[1]} ({ggd_hit[0]}): {len(codes)} gemeenten (CBS 83553NED, 2017)."
-        if set(codes) == set(HAAGLANDEN_GEMEENTEN):
+        if set(codes) == set(STUDY_AREA_GEMEENTEN):
             note += " Identical to the HHS study area 'Haaglanden'; jeugdzorgregio JZ24 also contains Voorschoten."
         return Region(name=f"{ggd_hit[1]} (GGD-regio, {len(codes)} gemeenten)", slug=paths.region_slug(ggd_hit[0]),
                       kind="ggd", gemeente_codes=codes, note=note)

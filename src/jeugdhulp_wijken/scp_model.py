@@ -88,18 +88,13 @@ import pandas as pd
 
 from . import deviation, paths
 from .dictionary import DETERMINANTS
+from .study import PUBLISHED, R_TARGET, STUDY_AREA_GEMEENTEN, SUPPRESSED_MAX_USERS
 
-HAAGLANDEN_GEMEENTEN = ("GM0518", "GM0503", "GM1916", "GM1842", "GM1926", "GM0603", "GM0629", "GM1783",
-                        "GM0637")
-PUBLISHED = {"nl_observed": 10.3, "haaglanden_observed": 11.7, "haaglanden_expected": 11.5,
-             "haaglanden_share_differing": 0.40}
-R_TARGET = 0.99
 REQUIRED_COLUMNS = (["wijk_code", "wijk_name", "gemeente_code", "gemeente_name", "jz_code", "jz_name",
                      "perc_jhzv", "perc_przv", "inhabitants", "youths_0_17_est"] + DETERMINANTS)
 RESULT_COLUMNS = ["wijk_code", "wijk_name", "gemeente_code", "gemeente_name", "jz_code", "jz_name", "observed",
                   "expected_scp", "difference", "expected_reestimated", "expected_recovered", "youths_0_17_est",
                   "deviation_class", "z_score", "in_region"]
-SUPPRESSED_MAX_USERS = 9
 
 
 class ModelDataError(ValueError):
@@ -561,7 +556,7 @@ def compare(pred: pd.Series, table: pd.DataFrame, complete: pd.Series, region_co
         per.append({"jz_code": jz, "jz_name": name, "complete": agreement(pred, ref, m & complete),
                     "all": agreement(pred, ref, m)})
     out["per_jz"] = sorted(per, key=lambda d: d["jz_code"])
-    hl = table["gemeente_code"].isin(HAAGLANDEN_GEMEENTEN)
+    hl = table["gemeente_code"].isin(STUDY_AREA_GEMEENTEN)
     out["haaglanden"] = ({"complete": agreement(pred, ref, hl & complete), "all": agreement(pred, ref, hl)}
                          if hl.any() else None)
     if region_codes is not None:
@@ -819,7 +814,7 @@ def analyse(table: pd.DataFrame, region, options: ModelOptions = ModelOptions(),
     # ---- metrics
     comp = compare(fit.expected, table, complete, codes)
     variants = run_variants(table, fit, recovered) if with_variants else []
-    hl_mask = res["gemeente_code"].isin(HAAGLANDEN_GEMEENTEN)
+    hl_mask = res["gemeente_code"].isin(STUDY_AREA_GEMEENTEN)
     nl_sum = summary_numbers(res, pd.Series(True, index=res.index))
     hl_sum = summary_numbers(res, hl_mask) if hl_mask.any() else None
     reg_sum = summary_numbers(res, res["in_region"])

@@ -34,6 +34,7 @@ import pandas as pd
 from . import paths
 from .dictionary import BINARY_DETERMINANTS, DETERMINANTS, PERCENT_DETERMINANTS
 from .regions import load_gemeente_regions
+from .study import YOUTH_SHARE_15_24
 
 SCP_ODS = "jeugdhulp/Wijkdata_Jeugdhulp_in_de_wijk.ods"
 KWB_DIR = "cbs_kwb_2017/cbs_wijkbuurtkaart_2017_v1_attributes"
@@ -42,7 +43,6 @@ SCP_SHEETS = ("wijk", "gebruik", "determinanten", "bronnen", "beschrijving")
 KWB_MISSING = -99999999
 SMALL_WIJK = 1000
 #: Share of the KWB 15-24 band counted as 0-17 (ages 15, 16, 17 of ten single years).
-YOUTH_SHARE_15_24 = 0.3
 YOUTH_METHOD = ("youths_0_17_est = KWB 2017 AANT_INW * (P_00_14_JR + 0.3 * P_15_24_JR) / 100: the 0-14 band plus "
                 "3/10 of the 15-24 band (ages 15-17 assumed to be 3 of 10 uniformly filled single years). KWB age "
                 "shares are whole percents, so each wijk estimate carries a rounding error of up to "
