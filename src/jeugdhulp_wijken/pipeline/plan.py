@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from .. import catalog, paths
 from . import schema
 from .params import notebook_parameters
 from .spec import PipelineError, Spec, Step, output_file, phases
@@ -83,26 +83,42 @@ def stage_dirs(spec: Spec, ctx: Context, stage_name: str, slug: str) -> tuple[Pa
     return Path(ctx.fill(stage.derived, slug)), Path(ctx.fill(stage.figures, slug))
 
 
-def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str) -> tuple[Path, bool]:
-    """(path, optional) of one input reference (see :mod:`.spec`)."""
+def step_dirs(spec: Spec, ctx: Context, step: Step, slug: str) -> tuple[Path, Path]:
+    """(output folder, figure folder) of a step for a region."""
+    derived, figs = stage_dirs(spec, ctx, step.stage, slug)
+    return (figs if step.writes_to == "figures" else derived), figs
+
+
+def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str,
+                  every_region: list[str] = ()) -> list[tuple[Path, bool]]:
+    """[(path, optional)] of one input reference (see :mod:`.spec`)."""
     kind, _, name = ref.partition(":")
     if name and kind in ("source", "live"):
         from .. import sources
-        return ctx.raw / sources.rel_path(name), kind == "live"
+        return [(ctx.raw / sources.rel_path(name), kind == "live")]
+    if name and kind == "each-region":
+        producer = spec.producer(name)
+        folders = [step_dirs(spec, ctx, producer, r)[0] for r in every_region]
+        return [(paths.artefact(f, output_file(name), ctx.synthetic), True) for f in folders]
     if name and kind in spec.stages:
         directory, _ = stage_dirs(spec, ctx, kind, slug)
-        return paths.artefact(directory, output_file(name), ctx.synthetic), False
+        if name in catalog.CATALOG:
+            producer = spec.producer(name) if any(name in s.outputs for s in spec.steps) else None
+            if producer is not None and producer.stage == kind:
+                directory = step_dirs(spec, ctx, producer, slug)[0]
+        return [(paths.artefact(directory, output_file(name), ctx.synthetic), False)]
     if "{" in ref:
         p = Path(ctx.fill(ref, slug))
         p = p if p.is_absolute() else ctx.root / p
-        return (paths.artefact(p.parent, p.name, ctx.synthetic) if "{derived}" in ref else p), False
-    raise PipelineError(f"{spec.path.name}: input '{ref}' is not source:<id>, live:<id>, <stage>:<artefact> "
-                        f"or a path template; stages are {', '.join(spec.stages)}.")
+        return [((paths.artefact(p.parent, p.name, ctx.synthetic) if "{derived}" in ref else p), False)]
+    raise PipelineError(f"{spec.path.name}: input '{ref}' is not source:<id>, live:<id>, <stage>:<artefact>, "
+                        f"each-region:<artefact> or a path template; stages are {', '.join(spec.stages)}.")
 
 
 def standard_parameters(spec: Spec, ctx: Context, step: Step, slug: str) -> dict[str, Any]:
-    out_dir, fig_dir = stage_dirs(spec, ctx, step.stage, slug)
-    params: dict[str, Any] = {"raw_dir": str(ctx.raw), "input_dir": str(out_dir), "output_dir": str(out_dir),
+    out_dir, fig_dir = step_dirs(spec, ctx, step, slug)
+    stage_dir, _ = stage_dirs(spec, ctx, step.stage, slug)
+    params: dict[str, Any] = {"raw_dir": str(ctx.raw), "input_dir": str(stage_dir), "output_dir": str(out_dir),
                               "figures_dir": str(fig_dir), "synthetic": ctx.synthetic,
                               "derived_root": str(ctx.derived), "figures_root": str(ctx.figures)}
     for name, stage in spec.stages.items():
@@ -139,11 +155,12 @@ def check_overrides(spec: Spec, declared: dict[str, dict], overrides: dict[str, 
 
 def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, region: Any = None,
              overrides: dict[str, Any] | None = None, only: list[str] | None = None,
-             start: str | None = None) -> RunPlan:
+             start: str | None = None, every_region: list[str] = ()) -> RunPlan:
     """Resolve steps, regions, parameters and paths; refuse unknown steps, parameters and bad values.
 
     ``regions`` are region values already checked against the data (see :func:`.regions.expand`);
     ``region`` is a shortcut for one region. Without either, the spec's default region is used.
+    ``every_region`` (slugs of ``--region all``) resolves ``each-region:`` inputs (the atlas's links).
     """
     from .. import figures
 
@@ -158,6 +175,8 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
     check_overrides(spec, declared, overrides)
     registry = figures.load_registry()
     before, regional, after = phases(spec, selected)
+    if regional and len(regions) == 1 and not only and not (start and start in {s.name for s in after}):
+        after = []  # the atlas compares regions: it runs with several regions, or when asked for
     region_values = {paths.region_slug(r): r for r in regions} if regional else {}
 
     def make(step: Step, slug: str, region_value: Any) -> StepPlan:
@@ -176,12 +195,12 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
             params = {k: schema.check_value(k, v) for k, v in params.items()}
         except PipelineError as exc:
             raise PipelineError(f"Step '{step.name}' ({step.notebook}): {exc}") from None
-        out_dir, fig_dir = stage_dirs(spec, ctx, step.stage, slug)
+        out_dir, fig_dir = step_dirs(spec, ctx, step, slug)
         plan = StepPlan(step, ctx.root / step.notebook, params, out_dir, fig_dir, [],
                         region=slug if spec.per_region(step) else None)
         for ref in step.inputs:
-            p, optional = resolve_input(ref, spec, ctx, slug)
-            (plan.optional_inputs if optional else plan.inputs).append(p)
+            for p, optional in resolve_input(ref, spec, ctx, slug, every_region):
+                (plan.optional_inputs if optional else plan.inputs).append(p)
         plan.user_files = sorted({f for k, v in params.items() for f in schema.user_files(k, v)})
         plan.outputs = [paths.artefact(out_dir, output_file(o), ctx.synthetic) for o in step.outputs]
         for fig in figures.figures_of_step(step.name, registry):

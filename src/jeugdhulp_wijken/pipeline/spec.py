@@ -55,6 +55,8 @@ class Step:
     outputs: tuple[str, ...]
     #: if true, every registered figure of the steps before it (national and this region) is an input
     figure_inputs: bool = False
+    #: "figures": the outputs go to the stage's figure folder (a report beside its figures)
+    writes_to: str = "derived"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,13 @@ class Spec:
 
     def per_region(self, step: Step) -> bool:
         return self.stage_of(step).per_region
+
+    def producer(self, output: str) -> Step:
+        """The step that declares ``output``."""
+        for s in self.steps:
+            if output in s.outputs:
+                return s
+        raise PipelineError(f"{self.path.name}: no step declares output '{output}'.")
 
 
 def output_file(name: str) -> str:
@@ -112,7 +121,10 @@ def load_spec(path: str | Path = paths.PIPELINE_SPEC) -> Spec:
         step = Step(name=raw["name"], notebook=raw["notebook"], stage=stage,
                     parameters=dict(raw.get("parameters") or {}),
                     inputs=tuple(raw.get("inputs") or ()), outputs=tuple(raw.get("outputs") or ()),
-                    figure_inputs=bool(raw.get("figure_inputs", False)))
+                    figure_inputs=bool(raw.get("figure_inputs", False)),
+                    writes_to=str(raw.get("writes_to", "derived")))
+        if step.writes_to not in ("derived", "figures"):
+            raise PipelineError(f"{path}: step '{step.name}': writes_to must be 'derived' or 'figures'.")
         for out in step.outputs:
             output_file(out)
         steps.append(step)
