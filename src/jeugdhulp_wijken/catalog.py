@@ -110,14 +110,44 @@ def path(artefact_id: str, directory: str | os.PathLike, synthetic: bool = False
     return paths.artefact(directory, filename(artefact_id), synthetic)
 
 
+def producing_steps(artefact_id: str) -> list[tuple[str, str]]:
+    """[(step name, notebook)] of the steps of ``pipeline.yml`` that write an artefact.
+
+    Read from the spec file itself, so that the catalog does not depend on the pipeline package.
+    (The local-factor artefacts have two: the national and the regional scope of notebook 03.)
+    """
+    import yaml
+
+    try:
+        doc = yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    return [(str(s.get("name")), str(s.get("notebook"))) for s in doc.get("steps") or []
+            if artefact_id in (s.get("outputs") or [])]
+
+
+def missing_message(artefact_id: str, p: Path, synthetic: bool = False) -> str:
+    """What to say when an artefact is missing: the file, what it is, and the command that makes it."""
+    demo = " --synthetic" if synthetic else ""
+    everything = "`make demo` (the synthetic study)" if synthetic else "`make reproduce` (the whole study)"
+    steps = producing_steps(artefact_id)
+    if not steps:
+        return (f"{p} does not exist ({artefact(artefact_id).description}). Run {everything}; "
+                "`jhw-reproduce --list` shows the steps.")
+    names = " or ".join(f"'{name}' ({notebook})" for name, notebook in steps)
+    only = " or ".join(f"`jhw-reproduce{demo} --only {name}`" for name, _ in steps)
+    return (f"{p} does not exist ({artefact(artefact_id).description}). It is written by step {names}: run "
+            f"{everything}, or only that step with {only} once the steps before it have run.")
+
+
 def read(artefact_id: str, directory: str | os.PathLike, synthetic: bool = False) -> Any:
-    """Read an artefact: DataFrame (parquet/csv), GeoDataFrame (gpkg), dict (json/yml) or text."""
+    """Read an artefact: DataFrame (parquet/csv), GeoDataFrame (gpkg), dict (json/yml) or text.
+
+    A missing artefact raises FileNotFoundError naming the file and the command that makes it.
+    """
     p = path(artefact_id, directory, synthetic)
     if not p.is_file():
-        raise FileNotFoundError(
-            f"{p} does not exist ({artefact(artefact_id).description}). Make it with `make reproduce`, "
-            f"or run the step that writes it: `jhw-reproduce --list` shows the steps"
-            + (" (add --synthetic for the synthetic study)." if synthetic else "."))
+        raise FileNotFoundError(missing_message(artefact_id, p, synthetic))
     suffix = p.suffix.lower()
     if suffix == ".parquet":
         import pandas as pd

@@ -287,8 +287,9 @@ def check_present(raw_dir: str | Path, rel_paths: Iterable[str]) -> None:
     missing = [p for p in rel_paths if not (raw_dir / p).is_file()]
     if missing:
         raise MissingSourceError(missing[0], None, None,
-                                 f"{len(missing)} file(s) missing under {raw_dir}: {missing}. For the synthetic "
-                                 "study run jeugdhulp_wijken.synthetic.generate(raw_dir).")
+                                 f"{len(missing)} file(s) missing under {raw_dir}: {missing}. Generate the synthetic "
+                                 "study with `make demo` (or `jhw-reproduce --synthetic --only data_preparation`), "
+                                 "or in Python with jeugdhulp_wijken.synthetic.generate(raw_dir).")
 
 
 def table_content_hash(df) -> str:

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fetch", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--list", action="store_true", help="List the steps and their parameters, then exit.")
     p.add_argument("--list-regions", action="store_true", help="List every valid --region value, then exit.")
+    p.add_argument("--no-edition", action="store_true",
+                   help="Do not refresh the teaching edition (the executed notebooks as HTML, figures/.../leerversie).")
     p.add_argument("--verbose", action="store_true", help="Stream the notebooks' printed output.")
     p.add_argument("--no-progress", action="store_true", help="No per-cell progress bar.")
     return p
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.INFO, format="    %(message)s")
         run(spec, ctx, regions=regions, overrides=overrides, only=args.only, start=args.start,
             force=args.force, mirror=args.mirror, online=not args.offline, fetch=not args.no_fetch,
-            progress=not args.no_progress, log_output=args.verbose, jobs=args.jobs)
+            progress=not args.no_progress, log_output=args.verbose, jobs=args.jobs,
+            edition=not args.no_edition)
     except KeyboardInterrupt:
         print("\nInterrupted: outputs of finished steps are kept, the interrupted step left no output; "
               "the run manifest says 'interrupted'.", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import files, paths
 from . import cache
+from .edition import build as build_edition
 from .execute import Kernel, execute_step, executed_notebook
 from .plan import Context, RunPlan, StepPlan, plan_run
 from .spec import PipelineError, Spec, StepFailed
@@ -165,12 +166,13 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         overrides: dict | None = None, only: list[str] | None = None, start: str | None = None,
         force: bool = False, mirror: str | None = None, online: bool = True, fetch: bool = True,
         progress: bool = True, log_output: bool = False, jobs: int | None = None,
-        check_regions: bool = True) -> dict[str, Any]:
+        check_regions: bool = True, edition: bool = True) -> dict[str, Any]:
     """Run the pipeline and return the run manifest (also written to ``<run dir>/manifest.json``).
 
     ``regions`` is a list of region entries (``all`` expands to every region); ``region`` one region.
     With several regions, ``jobs`` worker processes (default: the number of cores) run them in
-    parallel, each with one BLAS/OpenMP thread.
+    parallel, each with one BLAS/OpenMP thread. ``edition``: afterwards, refresh the teaching edition
+    (the executed notebooks as HTML, :mod:`.edition`).
     """
     entries = regions if regions is not None else ([region] if region is not None else None)
     if entries is not None and check_regions:
@@ -202,6 +204,10 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, **opts)
         for p in plan.after:
             run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        if edition:
+            manifest["edition"] = build_edition(spec, ctx, plan.region_values,
+                                                lang=(overrides or {}).get("lang", spec.defaults.get("lang", "nl")))
+            print(f"Leerversie (executed notebooks as HTML): {manifest['edition']['index']}", flush=True)
         manifest["status"] = "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
