@@ -26,8 +26,8 @@ from typing import Any
 from . import paths
 
 #: The parameters :func:`folders` can fill: the runner's folders, ``region``, ``year`` and ``lang``.
-FILLED = ("raw_dir", "input_dir", "output_dir", "figures_dir", "national_dir", "qualitative_dir", "atlas_dir",
-          "national_figures_dir", "qualitative_figures_dir", "atlas_figures_dir", "derived_root", "figures_root",
+FILLED = ("raw_dir", "input_dir", "output_dir", "figures_dir", "national_dir", "qualitative_dir",
+          "national_figures_dir", "qualitative_figures_dir", "derived_root", "figures_root",
           "region", "year", "lang")
 
 

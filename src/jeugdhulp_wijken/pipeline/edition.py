@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from .. import files, paths
 from . import cache
 from .execute import executed_notebook
@@ -304,6 +302,18 @@ def build(spec: Spec, ctx: Context, regions: dict[str, Any] | list[str] | None =
     """
     if lang not in LABELS:
         raise EditionError(f"lang={lang!r}: the edition exists in {', '.join(LABELS)}.")
+    try:
+        return _build(spec, ctx, regions, lang=lang, verbose=verbose)
+    except EditionError:
+        raise
+    except Exception as exc:  # nbconvert, a damaged executed notebook, a full disk
+        raise EditionError(f"The teaching edition could not be made: {type(exc).__name__}: {exc}. The study's "
+                           "outputs are complete; rebuild the edition with `python -m "
+                           "jeugdhulp_wijken.pipeline.edition`, or run with --no-edition.") from exc
+
+
+def _build(spec: Spec, ctx: Context, regions: dict[str, Any] | list[str] | None, *, lang: str,
+           verbose: bool) -> dict[str, Any]:
     regions = {s: s for s in regions} if isinstance(regions, list) else dict(regions or {})
     labels, renderer = LABELS[lang], _Renderer(ctx, lang)
     shared = shared_dir(ctx)
@@ -446,7 +456,7 @@ def _write_index(index: Path, page_list: list[Page], labels: dict, lang: str, ct
     text = env.get_template("index.html.j2").render(
         lang=lang, title=title, nav=nav, synthetic=ctx.synthetic, regions=list(regions),
         sections=sections,
-        labels={**labels, "yourself": Markup(labels["yourself"])})
+        labels=labels)
     bad = external_resources(text)
     if bad:  # pragma: no cover - the template loads nothing
         raise EditionError(f"{index} would load {bad} from the network.")
