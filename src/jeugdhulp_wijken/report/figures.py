@@ -52,6 +52,13 @@ def _step_in_report(step: Any) -> bool:
     return stage not in EXCLUDED_STAGES and not any(s in step.name for s in EXCLUDED_STAGES)
 
 
+def figure_dir(spec, ctx, step, slug: str) -> Path:
+    """The folder a step saves its figures in, for this region."""
+    from ..pipeline import plan
+
+    return plan.stage_dirs(spec, ctx, step.stage, slug)[1]
+
+
 def locate(figures_root: str | os.PathLike, region: Any, synthetic: bool, spec=None,
            registry: dict | None = None) -> list[tuple[Any, Any, list[Path]]]:
     """(figure spec, step, files) of every registered figure the report shows, in registry order."""
@@ -69,8 +76,7 @@ def locate(figures_root: str | os.PathLike, region: Any, synthetic: bool, spec=N
             raise ReportError(f"Figure '{fig.id}' in {paths.FIGURE_REGISTRY} names step '{fig.step}': {exc}") from None
         if not _step_in_report(step):
             continue
-        fig_dir = Path(ctx.fill(step.figures_dir, slug))
-        out.append((fig, step, registry_mod.figure_files(fig, fig_dir, synthetic)))
+        out.append((fig, step, registry_mod.figure_files(fig, figure_dir(spec, ctx, step, slug), synthetic)))
     return out
 
 

@@ -30,9 +30,13 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class Key:
-    source: str                 # a name in :data:`SOURCES`
-    paths: tuple[str, ...]      # dotted key paths, tried in order
+    source: str | tuple[str, ...]   # a name in :data:`SOURCES`, or several tried in order
+    paths: tuple[str, ...]          # dotted key paths, tried in order
     required: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
 
 
 #: Where each source lives: (catalog id, folder role). Folder roles: national, region, qualitative.
@@ -100,8 +104,8 @@ KEYS: dict[str, Key] = {
     "icc_gemeente": Key("scp_nl", ("reestimated_model.icc.gemeente_incl_region",), required=False),
     "deviation_rule": Key("scp_nl", ("meta.deviation_rule", "deviation.rule")),
     "overdispersion_tau2": Key("scp_nl", ("deviation.overdispersion.tau2",), required=False),
-    "published_comparison": Key("scp_nl", ("published_comparison",), required=False),
-    "hhs_rules": Key("scp_nl", ("deviation.rules_reproducing_hhs_40pct", "rules_reproducing_hhs_40pct"),
+    "published_comparison": Key(("region", "scp_nl"), ("published_comparison",), required=False),
+    "hhs_rules": Key(("region", "scp_nl"), ("deviation.rules_reproducing_hhs_40pct", "rules_reproducing_hhs_40pct"),
                      required=False),
     "sensitivity": Key("scp_nl", ("deviation.sensitivity",), required=False),
     "scp_deviations": Key("scp_nl", ("meta.deviations_from_published", "deviations_from_published"),
@@ -114,14 +118,17 @@ KEYS: dict[str, Key] = {
     "region_n_with_observed": Key("region", _region_paths("n_with_observed")),
     "region_observed_weighted": Key("region", _region_paths("observed_weighted")),
     "region_observed_unweighted": Key("region", _region_paths("observed_unweighted")),
-    "region_expected_weighted": Key("region", _region_paths("expected_weighted_all", "expected_weighted")),
-    "region_expected_unweighted": Key("region", _region_paths("expected_unweighted_all", "expected_unweighted")),
-    "region_share_higher": Key("region", ("deviation.region_share_higher", "deviation.share_higher",
-                                          "headline.region_share_wijken_higher", "share_higher")),
-    "region_share_lower": Key("region", ("deviation.region_share_lower", "deviation.share_lower",
-                                         "headline.region_share_wijken_lower", "share_lower")),
-    "region_share_differing": Key("region", ("deviation.region_share_differing", "deviation.share_differing",
-                                             "headline.region_share_wijken_differing", "share_differing")),
+    # expected over the wijken with an observation, so that observed and expected cover the same wijken
+    "region_expected_weighted": Key("region", _region_paths("expected_weighted_observed_wijken",
+                                                            "expected_weighted_all")),
+    "region_expected_unweighted": Key("region", _region_paths("expected_unweighted_observed_wijken",
+                                                              "expected_unweighted_all")),
+    "region_share_higher": Key("region", ("summary.share_higher", "deviation.region_share_higher",
+                                          "deviation.share_higher", "headline.region_share_wijken_higher")),
+    "region_share_lower": Key("region", ("summary.share_lower", "deviation.region_share_lower",
+                                         "deviation.share_lower", "headline.region_share_wijken_lower")),
+    "region_share_differing": Key("region", ("summary.share_differing", "deviation.region_share_differing",
+                                             "deviation.share_differing", "headline.region_share_wijken_differing")),
     "region_rule": Key("region", ("deviation.rule", "meta.deviation_rule", "deviation_rule"), required=False),
     "region_agreement_r": Key("region", ("comparison.region.complete.r", "comparison.complete.r",
                                          "agreement.complete.r"), required=False),
@@ -194,15 +201,18 @@ class ReportInputs:
     def get(self, name: str) -> Any:
         """The value of logical key ``name`` (see :data:`KEYS`)."""
         key = KEYS[name]
-        doc = self.docs.get(key.source)
-        value = first(doc, key.paths) if doc is not None else None
-        if value is None and key.required:
-            where = self.files.get(key.source) or catalog.filename(SOURCES[key.source][0])
+        for source in key.sources:
+            doc = self.docs.get(source)
+            value = first(doc, key.paths) if doc is not None else None
+            if value is not None:
+                return value
+        if key.required:
+            where = " or ".join(str(self.files.get(s) or catalog.filename(SOURCES[s][0])) for s in key.sources)
+            files_ = " / ".join(catalog.filename(SOURCES[s][0]) for s in key.sources)
             raise ReportError(f"The report needs '{name}' from {where}, at one of the keys "
-                              f"{list(key.paths)}, but none is there. Re-run the step that writes "
-                              f"{catalog.filename(SOURCES[key.source][0])} with the current package, or "
-                              f"adapt KEYS in jeugdhulp_wijken/report/inputs.py.")
-        return value
+                              f"{list(key.paths)}, but none is there. Re-run the step that writes {files_} "
+                              f"with the current package, or adapt KEYS in jeugdhulp_wijken/report/inputs.py.")
+        return None
 
     def table(self, source: str) -> pd.DataFrame | None:
         df = self.docs.get(source)
