@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jeugdhulp_wijken import catalog, paths, pipeline
+from jeugdhulp_wijken import paths, pipeline
 
 REGION = "JZ01"
 REPORT_STEPS = ("report", "rapport")
@@ -48,30 +48,6 @@ class ReportStudy:
                                    synthetic=True, lang=lang, raw_dir=self.raw_dir, **kw)
 
 
-# Where the steps before the new pipeline shape wrote what the catalog now declares (artefact id ->
-# file in the region folder). Used only while the national/regional split has not landed: once the
-# pipeline writes the catalog layout itself, nothing is copied.
-_LEGACY = {
-    "national": {"data_summary_nl": "01_data_summary.json", "scp_metrics_nl": "02_scp_metrics.json",
-                 "lf_metrics": "03_local_factor_metrics.json", "lf_factor_table": "03_factor_table.csv"},
-    "region": {"region_metrics": "02_scp_metrics.json", "scp_gemeente_table": "02_scp_gemeente_table.csv",
-               "scp_extremes": "02_scp_appendix_extremes.csv", "lf_metrics": "03_local_factor_metrics.json",
-               "lf_factor_table": "03_factor_table.csv", "scp_results_region": "02_scp_wijk_results_region.parquet",
-               "wijk_geometry_region": "01_wijk_geometry_region.gpkg"},
-}
-
-
-def _legacy_layout(derived: Path, national: Path, region_dir: Path) -> None:
-    for role, ids in _LEGACY.items():
-        target = national if role == "national" else region_dir
-        for artefact_id, old in ids.items():
-            new = catalog.path(artefact_id, target, True)
-            src = paths.artefact(region_dir, old, True)
-            if not new.is_file() and src.is_file():
-                new.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, new)
-
-
 @lru_cache(maxsize=1)
 def synthetic_report_study() -> ReportStudy:
     ctx = pipeline.Context.make(True, derived=_TMP / "derived", figures=_TMP / "figures", runs=_TMP / "runs",
@@ -80,8 +56,5 @@ def synthetic_report_study() -> ReportStudy:
     steps = [s.name for s in spec.steps if s.name not in REPORT_STEPS and "atlas" not in s.name]
     manifest = pipeline.run(spec, ctx, region=REGION, only=steps, force=True, progress=False)
     assert manifest["status"] == "ok", manifest
-    slug = paths.region_slug(REGION)
-    national, region_dir = ctx.derived / "national", ctx.derived / slug
-    _legacy_layout(ctx.derived, national, region_dir)
-    return ReportStudy(ctx, REGION, national, region_dir, ctx.derived / "qualitative", ctx.figures, ctx.raw,
-                       ctx.runs / manifest["run_id"])
+    return ReportStudy(ctx, REGION, ctx.derived / "national", ctx.derived / paths.region_slug(REGION),
+                       ctx.derived / "qualitative", ctx.figures, ctx.raw, ctx.runs / manifest["run_id"])
