@@ -17,7 +17,9 @@ from .. import figures as registry_mod
 from .. import files, paths
 from .inputs import ReportError
 
-#: Section of the report for the figures of a step (matched on the start of the step name).
+#: Section of the report for a figure, matched on the start of its id, else of its step's name.
+SECTION_OF_FIGURE = (("data_", "bijlagen"), ("scp_", "uitkomsten"), ("lf_", "kwantitatief"),
+                     ("qual_", "kwalitatief"))
 SECTION_OF_STEP = (("data", "bijlagen"), ("scp", "uitkomsten"), ("regio", "uitkomsten"),
                    ("local_factors", "kwantitatief"), ("qualitative", "kwalitatief"))
 #: Stages whose figures are not part of a region's report.
@@ -40,7 +42,10 @@ class ReportFigure:
         return "fig-" + self.id.replace("_", "-")
 
 
-def section_of(step_name: str) -> str:
+def section_of(step_name: str, figure_id: str = "") -> str:
+    for prefix, section in SECTION_OF_FIGURE:
+        if figure_id.startswith(prefix):
+            return section
     for prefix, section in SECTION_OF_STEP:
         if step_name.startswith(prefix):
             return section
@@ -109,7 +114,7 @@ def collect(figures_root: str | os.PathLike, region: Any, synthetic: bool, repor
         else:
             main = fs[0]
             kind, src = "image", data_uri(main)
-        out.append(ReportFigure(fig.id, step.name, section_of(step.name), caption, main, kind, src))
+        out.append(ReportFigure(fig.id, step.name, section_of(step.name, fig.id), caption, main, kind, src))
     return out
 
 
