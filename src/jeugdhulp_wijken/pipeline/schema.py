@@ -69,6 +69,8 @@ SCHEMA: dict[str, Param] = {
     "levels": Param("choice", "random-effect levels", choices=("region+gemeente", "gemeente")),
     "with_variants": Param("bool", "also fit the model variants"),
     "map_scheme": Param("choice", "class scheme of the maps", choices=_schemes),
+    # report
+    "pdf": Param("bool", "also print the report to PDF (needs Chromium; skipped with a message without it)"),
     # local factors
     "scope": Param("choice", "the scope analysed", choices=("nl", "region")),
     "factor_files": Param("factor_files", "your own local-factor CSV files, each with a .yml sidecar"),
