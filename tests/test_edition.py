@@ -37,11 +37,11 @@ def study(tmp_path_factory):
                   "# 01 Stap een\n\nZie de [begrippenlijst](begrippenlijst.md) en [stap twee](02_two.ipynb).",
                   'output_dir = ""\nfigures_dir = ""\n',
                   "from pathlib import Path\n"
-                  "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                  "import matplotlib.pyplot as plt\n"
                   "from IPython.display import HTML, display\n"
                   "Path(output_dir, 'result.txt').write_text('1')\n"
                   "print('geschreven naar', output_dir)\n"
-                  "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([0, 1], [1, 0]); plt.show()\n"
+                  "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([0, 1], [1, 0]); display(fig); plt.close(fig)\n"
                   f"display(HTML({EXTERNAL!r}))\n")
     make_notebook(root / "nb" / "02_two.ipynb", "# 02 Stap twee per regio\n\nTerug naar [stap een](01_one.ipynb).",
                   'national_dir = ""\noutput_dir = ""\nregion = ""\n',
@@ -109,7 +109,7 @@ def test_pages_are_self_contained_and_their_links_resolve(study):
             if not href.startswith(("http:", "https:", "mailto:")):
                 assert (page.parent / href).resolve().is_file(), f"{page.name}: broken link {href}"
     one = (ctx.figures / "leerversie" / "01_one.html").read_text(encoding="utf-8")
-    assert "data:image/png;base64," in one, "figures are embedded"
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', one), "figures are embedded"
     assert '<script src="https://cdn.example.org' not in one and "jhw-omitted" in one, "an output loading from the internet is replaced"
     assert 'href="begrippenlijst.html"' in one and 'href="../testland/leerversie/02_two.html"' not in one
     assert "geschreven naar derived/national" in one, "paths are shown repository-relative"
@@ -185,3 +185,43 @@ def test_sidecar_records_are_plain_json(study):
     _, ctx, _, _, _ = study
     record = files.read_json(ctx.figures / "leerversie" / edition.RECORD)
     assert set(record["_regions"]) == {"testland", "elders"}
+
+
+def test_the_report_links_the_edition_index():
+    """The report (rapport.html) links leerversie/index.html, the index of the region's edition."""
+    import os
+
+    spec = pipeline.load_spec()
+    for synthetic in (False, True):
+        ctx = pipeline.Context.make(synthetic)
+        report = edition._artefact_file(spec, ctx, "report_html", "haaglanden")
+        rel = Path(os.path.relpath(edition.index_path(spec, ctx, "haaglanden"), report.parent)).as_posix()
+        for lang in ("nl", "en"):
+            template = paths.PACKAGE / "templates" / "report" / f"rapport_{lang}.html.j2"
+            assert f'href="{rel}"' in template.read_text(encoding="utf-8"), template.name
+
+
+@pytest.mark.slow
+def test_edition_pages_open_offline_in_a_browser(study):
+    """Headless Chromium with every request intercepted: the index, a page with a figure and the glossary
+    load without asking the network for anything, and every image is drawn."""
+    from jeugdhulp_wijken.report import browser
+
+    from _browser_helpers import require_chromium
+
+    require_chromium()
+    _, ctx, _, _, _ = study
+    with browser.Browser() as chrome:
+        for page_file in (ctx.figures / "testland" / "leerversie" / "index.html",
+                          ctx.figures / "leerversie" / "01_one.html",
+                          ctx.figures / "leerversie" / edition.GLOSSARY_PAGE):
+            page = chrome.open(page_file)
+            assert page.remote_requests == [] and page.blocked == [], page_file
+            assert all(u.startswith(("file:", "data:")) for u in page.requests), page.requests
+            images = page.evaluate(browser.IMAGES_JS)
+            assert all(i["complete"] and i["width"] > 0 for i in images), images
+            assert page.evaluate("document.documentElement.lang") == "nl"
+        assert len(images) == 0  # the glossary has no images
+        page = chrome.open(ctx.figures / "leerversie" / "01_one.html")
+        assert page.evaluate("document.images.length") >= 1
+        assert page.evaluate("document.querySelector('nav.jhw-nav a').getAttribute('href')") == "index.html"
