@@ -84,3 +84,43 @@ def test_a_missing_input_names_the_step_and_command_that_make_it(step, stage, ar
     for producer in producers:
         assert f"jhw-reproduce{' --synthetic' if synthetic else ''} --only {producer}" in message
     assert ("make demo" if synthetic else "make reproduce") in message
+
+
+def _lab_cases():
+    """(notebook, synthetic): every notebook that reads earlier outputs, on the real and the synthetic study;
+    01 only on the synthetic study (on real data it fetches its raw files from the mirror: it finds them),
+    04 never (it reads only the example corpus in the repository)."""
+    for nb in sorted(paths.NOTEBOOKS.glob("*.ipynb")):
+        if nb.name.startswith("04_"):
+            continue
+        for synthetic in ((True,) if nb.name.startswith("01_") else (False, True)):
+            yield pytest.param(nb, synthetic, id=f"{nb.stem}-{'synthetic' if synthetic else 'real'}")
+
+
+@pytest.mark.parametrize("nb, synthetic", list(_lab_cases()))
+def test_a_notebook_opened_before_any_run_says_which_command_makes_its_input(nb, synthetic, tmp_path, monkeypatch):
+    """Run the notebook's cells as JupyterLab would (parameters cell as committed, one edit: synthetic) in a
+    checkout where nothing has run yet: the first error names the missing file and the command that makes it."""
+    import json
+
+    for attr, sub in [("RAW", "raw"), ("SYNTHETIC_RAW", "synthetic/raw"), ("DERIVED", "derived"),
+                      ("SYNTHETIC_DERIVED", "synthetic/derived"), ("FIGURES", "figures"),
+                      ("SYNTHETIC_FIGURES", "figures/synthetic"), ("RUNS", "runs")]:
+        monkeypatch.setattr(paths, attr, tmp_path / sub)
+    monkeypatch.chdir(paths.NOTEBOOKS)
+    cells = [c for c in json.loads(nb.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    namespace = {"display": lambda *a, **k: None}
+    error = None
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        if "parameters" in cell["metadata"].get("tags", []):
+            source += f"\nsynthetic = {synthetic}\n"
+        try:
+            exec(compile(source, f"{nb.name} cell {i}", "exec"), namespace)
+        except Exception as exc:  # a FileNotFoundError, or a step's own error that wraps its message
+            error = f"{type(exc).__name__}: {exc}"
+            break
+    assert error is not None, f"{nb.name} ran although nothing had run before it"
+    assert str(tmp_path) in error, "the message names the missing file"
+    assert ("make demo" if synthetic else "make reproduce") in error
+    assert f"jhw-reproduce{' --synthetic' if synthetic else ''} --only " in error
