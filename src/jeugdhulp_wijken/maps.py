@@ -151,6 +151,28 @@ def classify_values(values, scheme: str | ClassScheme = "hhs") -> np.ndarray:
     return out
 
 
+SCHEME_NAMES = {
+    "nl": {"hhs": "de klassen van het HHS-rapport", "quantiles": "kwantielen", "equal_interval": "gelijke intervallen",
+           "natural_breaks": "natuurlijke grenzen (Fisher-Jenks)", "fisher_jenks": "Fisher-Jenks",
+           "maximum_breaks": "grootste sprongen"},
+    "en": {"hhs": "the classes of the HHS report", "quantiles": "quantiles", "equal_interval": "equal intervals",
+           "natural_breaks": "natural breaks (Fisher-Jenks)", "fisher_jenks": "Fisher-Jenks",
+           "maximum_breaks": "maximum breaks"},
+}
+
+
+def scheme_label(scheme: str | ClassScheme, lang: str = "nl") -> str:
+    """Caption text naming the class scheme, e.g. "kwantielen, 5 klassen"."""
+    s = class_scheme(scheme=scheme) if isinstance(scheme, str) and scheme == "hhs" else scheme
+    name = s.name if isinstance(s, ClassScheme) else s
+    if name not in SCHEMES:
+        raise ValueError(f"Unknown map scheme {name!r}; use one of {sorted(SCHEMES)} (parameter map_scheme).")
+    text = SCHEME_NAMES[_check_lang(lang)][name]
+    if name != "hhs" and isinstance(s, ClassScheme):
+        text += f", {s.k} {'klassen' if lang == 'nl' else 'classes'}"
+    return text
+
+
 def class_labels(lang: str = "nl") -> list[str]:
     """The HHS class labels."""
     return list(CLASS_LABELS[_check_lang(lang)])
@@ -218,7 +240,8 @@ def class_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = N
                      label=f"{labs[i]} ({int((cls == i).sum())})") for i in range(s.k - 1, -1, -1)]
     handles.append(Patch(facecolor=NO_DATA_COLOR, edgecolor="#999999", linewidth=0.4,
                          label=f"{NO_DATA_LABEL[lang]} ({int((cls < 0).sum())})"))
-    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False, title="%", title_fontsize=7)
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False, title="%",
+              title_fontsize=7)
     ax.set_axis_off()
     ax.set_aspect("equal")
     if title:
