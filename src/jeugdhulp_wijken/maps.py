@@ -188,6 +188,22 @@ def _check(gdf, column):
         raise ValueError("The GeoDataFrame has no geometry.")
 
 
+def display_tolerance(gdf, pixels: int = 3000) -> float:
+    """Simplification tolerance (metres) that is invisible at map size: the larger extent / ``pixels``."""
+    if not len(gdf):
+        return 0.0
+    minx, miny, maxx, maxy = gdf.total_bounds
+    return max(maxx - minx, maxy - miny) / pixels
+
+
+def _simplified(gdf, tolerance: float):
+    if tolerance <= 0:
+        return gdf
+    g = gdf.copy()
+    g["geometry"] = g.geometry.simplify(tolerance, preserve_topology=True)
+    return g
+
+
 def _new_ax(ax, gdf):
     import matplotlib.pyplot as plt
 
@@ -208,6 +224,7 @@ def draw_gemeenten(ax, gdf, labels: bool | None = None, outlines=None):
     if "gemeente_code" not in gdf.columns:
         return ax
     outlines = geometry.gemeente_boundaries(gdf) if outlines is None else outlines
+    outlines = _simplified(outlines, display_tolerance(outlines))
     outlines.boundary.plot(ax=ax, color=OUTLINE_COLOR, linewidth=0.9)
     if labels is None:
         labels = len(outlines) <= MAX_GEMEENTE_LABELS
@@ -221,9 +238,10 @@ def draw_gemeenten(ax, gdf, labels: bool | None = None, outlines=None):
 
 def class_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = None,
               scheme: str | ClassScheme = "hhs", k: int = 6, gemeenten: bool = True, labels: bool | None = None,
-              edgecolor: str = "white", linewidth: float = 0.2):
+              outlines=None, edgecolor: str = "white", linewidth: float = 0.2):
     """Choropleth of ``column`` in the classes of ``scheme`` plus 'Geen gegevens', with gemeente
-    boundaries and names. Returns the Axes."""
+    boundaries and names (``outlines``: :func:`geometry.gemeente_boundaries` of ``gdf``, computed
+    when not given; pass it to draw several maps of one region). Returns the Axes."""
     from matplotlib.patches import Patch
 
     _check(gdf, column)
@@ -233,9 +251,9 @@ def class_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = N
     fig, ax = _new_ax(ax, gdf)
     cls = classify_values(gdf[column], s)
     colors = [cols[c] if c >= 0 else NO_DATA_COLOR for c in cls]
-    gdf.plot(ax=ax, color=colors, edgecolor=edgecolor, linewidth=linewidth)
+    _simplified(gdf, display_tolerance(gdf)).plot(ax=ax, color=colors, edgecolor=edgecolor, linewidth=linewidth)
     if gemeenten:
-        draw_gemeenten(ax, gdf, labels)
+        draw_gemeenten(ax, gdf, labels, outlines)
     handles = [Patch(facecolor=cols[i], edgecolor="#999999", linewidth=0.4,
                      label=f"{labs[i]} ({int((cls == i).sum())})") for i in range(s.k - 1, -1, -1)]
     handles.append(Patch(facecolor=NO_DATA_COLOR, edgecolor="#999999", linewidth=0.4,
@@ -265,8 +283,8 @@ def diverging_colors(values, vmax: float, cmap: str = "RdBu_r") -> list[str]:
 
 
 def diverging_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = None, vmax: float | None = None,
-                  cmap: str = "RdBu_r", gemeenten: bool = True, labels: bool | None = None, edgecolor: str = "white",
-                  linewidth: float = 0.2):
+                  cmap: str = "RdBu_r", gemeenten: bool = True, labels: bool | None = None, outlines=None,
+                  edgecolor: str = "white", linewidth: float = 0.2):
     """Choropleth of a difference on a diverging palette centred on 0 (symmetric limits +-vmax).
 
     ``vmax`` defaults to :func:`default_vmax`, so a few extreme wijken do not wash out the rest;
@@ -280,9 +298,10 @@ def diverging_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None
     fig, ax = _new_ax(ax, gdf)
     vals = gdf[column].astype(float)
     vmax = default_vmax(vals) if vmax is None else vmax
-    gdf.plot(ax=ax, color=diverging_colors(vals, vmax, cmap), edgecolor=edgecolor, linewidth=linewidth)
+    _simplified(gdf, display_tolerance(gdf)).plot(ax=ax, color=diverging_colors(vals, vmax, cmap), edgecolor=edgecolor,
+                                                  linewidth=linewidth)
     if gemeenten:
-        draw_gemeenten(ax, gdf, labels)
+        draw_gemeenten(ax, gdf, labels, outlines)
     norm = mpl.colors.TwoSlopeNorm(vmin=-vmax, vcenter=0.0, vmax=vmax)
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=mpl.colormaps[cmap])
     cb = fig.colorbar(sm, ax=ax, shrink=0.6, extend="both")
@@ -374,14 +393,15 @@ def _environment():
 
 def interactive_map(gdf, observed: str = "observed", expected: str = "expected_scp", difference: str = "difference",
                     lang: str = "nl", title: str | None = None, scheme: str | ClassScheme = "hhs", k: int = 6,
-                    simplify_m: float = 10.0, digits: int = 5, vmax: float | None = None,
-                    basemap: bool = True) -> str:
+                    simplify_m: float | None = None, digits: int = 5, vmax: float | None = None,
+                    basemap: bool = True, outlines=None) -> str:
     """One self-contained HTML page (string) with the layers observed, expected, difference and class.
 
     Each wijk has a tooltip with its name, gemeente, observed, expected, difference, class and
-    estimated number of youths. Geometry is simplified by ``simplify_m`` metres, reprojected to
-    WGS84 and rounded to ``digits`` decimals. ``basemap`` adds an OpenStreetMap overlay that is
-    off by default (the page works and makes no request without it).
+    estimated number of youths. Geometry is simplified by ``simplify_m`` metres (default: 10 m, or
+    more for large regions, see :func:`display_tolerance`), reprojected to WGS84 and rounded to
+    ``digits`` decimals. ``basemap`` adds an OpenStreetMap overlay that is
+    off by default (the page works and makes no request without it). ``outlines``: as in :func:`class_map`.
     """
     _check_lang(lang)
     for c in (observed, expected, difference):
@@ -415,9 +435,13 @@ def interactive_map(gdf, observed: str = "observed", expected: str = "expected_s
                      "expected": cols[cls_e[i]] if cls_e[i] >= 0 else NO_DATA_COLOR,
                      "difference": fill_d[i], "class": deviation.CLASS_COLORS.get(dev[i], NO_DATA_COLOR)},
         })
+    if simplify_m is None:
+        simplify_m = max(10.0, display_tolerance(src, 4000))
     wgs = _wgs84(src, simplify_m)
     wijken = _features(wgs, props, digits)
-    gem = geometry.gemeente_boundaries(src) if "gemeente_code" in src.columns else None
+    gem = outlines
+    if gem is None and "gemeente_code" in src.columns:
+        gem = geometry.gemeente_boundaries(src)
     gemeenten = {"type": "FeatureCollection", "features": []}
     label_points = []
     if gem is not None and len(gem):

@@ -201,34 +201,56 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _group_wmean(df: pd.DataFrame, value: str, keys: list[str]) -> pd.Series:
+    """Youth-weighted mean of ``value`` per group over the rows with a value and a positive weight."""
+    w = df["youths_0_17_est"]
+    ok = df[value].notna() & w.notna() & (w > 0)
+    num = (df[value] * w).where(ok, 0.0).groupby([df[k] for k in keys]).sum()
+    den = w.where(ok, 0.0).groupby([df[k] for k in keys]).sum()
+    return (num / den).where(den > 0)
+
+
+GEMEENTE_TABLE_COLUMNS = ["gemeente_code", "gemeente_name", "n_wijken", "n_with_observed", "observed_unweighted",
+                          "expected_unweighted", "observed_weighted", "expected_weighted",
+                          "expected_reestimated_unweighted", "n_higher", "n_lower", "n_as_expected", "n_no_data"]
+
+
 def gemeente_table(results: pd.DataFrame) -> pd.DataFrame:
     """Per gemeente of a region's results: observed, expected (weighted and unweighted), wijken above/below."""
-    rows = []
-    for (code, name), g in results.groupby(["gemeente_code", "gemeente_name"], sort=True):
-        w = g["youths_0_17_est"]
-        c = deviation.class_counts(g["deviation_class"])
-        rows.append({"gemeente_code": code, "gemeente_name": name, "n_wijken": int(len(g)),
-                     "n_with_observed": int(g["observed"].notna().sum()),
-                     "observed_unweighted": _mean(g["observed"]), "expected_unweighted": _mean(g["expected_scp"]),
-                     "observed_weighted": _wmean(g["observed"], w), "expected_weighted": _wmean(g["expected_scp"], w),
-                     "expected_reestimated_unweighted": _mean(g["expected_reestimated"]),
-                     "n_higher": c["n_higher"], "n_lower": c["n_lower"], "n_as_expected": c["n_as_expected"],
-                     "n_no_data": c["n_no_data"]})
-    return pd.DataFrame(rows)
+    keys = ["gemeente_code", "gemeente_name"]
+    g = results.groupby(keys, sort=True)
+    out = pd.DataFrame({
+        "n_wijken": g.size(),
+        "n_with_observed": g["observed"].count(),
+        "observed_unweighted": g["observed"].mean(),
+        "expected_unweighted": g["expected_scp"].mean(),
+        "observed_weighted": _group_wmean(results, "observed", keys),
+        "expected_weighted": _group_wmean(results, "expected_scp", keys),
+        "expected_reestimated_unweighted": g["expected_reestimated"].mean(),
+    })
+    cls = pd.crosstab([results[k] for k in keys], results["deviation_class"])
+    for col, c in (("n_higher", deviation.HIGHER), ("n_lower", deviation.LOWER),
+                   ("n_as_expected", deviation.AS_EXPECTED), ("n_no_data", deviation.NO_DATA)):
+        out[col] = (cls[c] if c in cls.columns else pd.Series(0, index=cls.index)).reindex(out.index, fill_value=0)
+    out = out.reset_index()
+    for col in ("n_wijken", "n_with_observed", "n_higher", "n_lower", "n_as_expected", "n_no_data"):
+        out[col] = out[col].astype("int64")
+    return out[GEMEENTE_TABLE_COLUMNS]
+
+
+EXTREME_COLUMNS = ["gemeente_code", "gemeente_name", "extreme", "wijk_code", "wijk_name", "observed", "expected_scp",
+                   "difference", "deviation_class", "n_wijken_with_observed"]
 
 
 def appendix_extremes(results: pd.DataFrame) -> pd.DataFrame:
-    """HHS Bijlage I: per gemeente of a region's results the wijk with the highest and the lowest observed use."""
-    r = results[results["observed"].notna()]
-    rows = []
-    for (code, name), g in r.groupby(["gemeente_code", "gemeente_name"], sort=True):
-        g = g.sort_values(["observed", "wijk_code"])
-        for kind, row in (("hoogste", g.iloc[-1]), ("laagste", g.iloc[0])):
-            rows.append({"gemeente_code": code, "gemeente_name": name, "extreme": kind,
-                         "wijk_code": row["wijk_code"], "wijk_name": row["wijk_name"],
-                         "observed": row["observed"], "expected_scp": row["expected_scp"],
-                         "difference": row["difference"], "deviation_class": row["deviation_class"],
-                         "n_wijken_with_observed": int(len(g))})
-    return pd.DataFrame(rows, columns=["gemeente_code", "gemeente_name", "extreme", "wijk_code", "wijk_name",
-                                       "observed", "expected_scp", "difference", "deviation_class",
-                                       "n_wijken_with_observed"])
+    """HHS Bijlage I: per gemeente of a region's results the wijk with the highest and the lowest observed use
+    (ties broken by wijk code)."""
+    r = results[results["observed"].notna()].sort_values(["gemeente_code", "observed", "wijk_code"])
+    if r.empty:
+        return pd.DataFrame(columns=EXTREME_COLUMNS)
+    n = r.groupby("gemeente_code")["wijk_code"].transform("size").astype("int64")
+    r = r.assign(n_wijken_with_observed=n)
+    hi = r.groupby("gemeente_code").tail(1).assign(extreme="hoogste", _order=0)
+    lo = r.groupby("gemeente_code").head(1).assign(extreme="laagste", _order=1)
+    out = pd.concat([hi, lo]).sort_values(["gemeente_code", "_order"])
+    return out[EXTREME_COLUMNS].reset_index(drop=True)
