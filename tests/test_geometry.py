@@ -23,6 +23,8 @@ def test_synthetic_geometry_sources_and_missing(tmp_path):
     # squares of 1 km2 match KWB OPP_TOT (100 ha): no area warning
     assert not gdf["geometry_note"].str.contains("Area differs").any()
     path = geometry.write_geometry(gdf, tmp_path / "g.gpkg")
+    again = geometry.write_geometry(gdf, tmp_path / "again.gpkg")
+    assert again.read_bytes() == path.read_bytes()  # same polygons, same bytes
     back = geometry.read_geometry(path)
     assert back["wijk_code"].tolist() == gdf["wijk_code"].tolist()
     assert back["geometry_year"].dtype.kind == "i"
