@@ -179,14 +179,15 @@ def test_real_public_local_factors_mapping():
 def test_pipeline_declares_every_raw_input_of_the_step():
     import yaml
 
-    from jeugdhulp_wijken import paths
+    from jeugdhulp_wijken import paths, sources
 
     spec = yaml.safe_load(paths.PIPELINE_SPEC.read_text())
     step = next(s for s in spec["steps"] if s["name"] == "data_preparation")
-    declared = sorted(p.replace("{raw}/", "") for p in step["inputs"])
+    declared = sorted(p.removeprefix("source:") for p in step["inputs"])
     assert declared == sorted(wijktable.step_inputs())
-    for rel in wijktable.step_inputs():
+    for rel in wijktable.raw_inputs():
         assert (synthetic_raw_dir() / rel).is_file(), rel
+    assert wijktable.raw_inputs()[0] == sources.rel_path(wijktable.SCP_SOURCE) == wijktable.SCP_ODS
 
 
 @pytest.mark.parametrize("which", ["synthetic", pytest.param("real", marks=pytest.mark.realdata)])

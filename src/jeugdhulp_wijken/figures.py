@@ -192,10 +192,16 @@ def registry_table(registry: dict[str, FigureSpec] | None = None) -> str:
     registry = registry if registry is not None else load_registry()
     spec = _yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8"))
     steps = {s["name"]: s for s in spec["steps"]}
+    stages = spec.get("stages") or {}
     rows = ["| figure id | made by | file(s) | caption (en) |", "|---|---|---|---|"]
     for fig in registry.values():
+        if fig.step not in steps:
+            raise ValueError(f"Figure '{fig.id}' names step '{fig.step}', which is not in {paths.PIPELINE_SPEC.name}; "
+                             f"fix the step in {paths.FIGURE_REGISTRY}.")
         step = steps[fig.step]
-        folder = step.get("figures_dir", step["output_dir"]).replace("{figures}", "figures")
+        folder = (stages[step["stage"]]["figures"] if "stage" in step
+                  else step.get("figures_dir", step["output_dir"]))
+        folder = folder.replace("{figures}", "figures")
         files = ", ".join(f"`{folder}/{fig.file}.{ext}`" for ext in fig.formats)
         rows.append(f"| `{fig.id}` | `{step['notebook']}` | {files} | {fig.caption['en']} |")
     return "\n".join(rows)

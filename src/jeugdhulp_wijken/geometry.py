@@ -29,10 +29,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from . import paths
+from .sources import rel_path
 
-GEOMETRY_2016 = "geometry/wijk_2016_6.geojson"
-GEOMETRY_HADOKS = "geometry/hadoks_area_wijken_wijkgeo_file.json"
+#: Boundary files, by their id in data/sources.yml.
+GEOMETRY_2016_SOURCE = "cbs_wijkgrenzen_2016"
+GEOMETRY_HADOKS_SOURCE = "elan_hadoks_wijkgrenzen"
+GEOMETRY_2016 = rel_path(GEOMETRY_2016_SOURCE)
+GEOMETRY_HADOKS = rel_path(GEOMETRY_HADOKS_SOURCE)
 CRS = "EPSG:28992"
 LAYER = "wijken"
 SOURCE_2016 = "CBS wijkgrenzen 2016"

@@ -33,12 +33,17 @@ import pandas as pd
 
 from . import paths
 from .dictionary import BINARY_DETERMINANTS, DETERMINANTS, PERCENT_DETERMINANTS
-from .regions import GEMEENTE_COLUMNS, load_gemeente_regions
+from .regions import GEMEENTE_COLUMNS, REGIONS_SOURCES, load_gemeente_regions
+from .sources import rel_path
 from .study import YOUTH_SHARE_15_24
 
-SCP_ODS = "jeugdhulp/Wijkdata_Jeugdhulp_in_de_wijk.ods"
-KWB_DIR = "cbs_kwb_2017/cbs_wijkbuurtkaart_2017_v1_attributes"
-KWB_DBF = f"{KWB_DIR}/wijk_2017.dbf"
+#: Raw files, by their id in data/sources.yml (paths relative to raw_dir follow from the manifest).
+SCP_SOURCE = "scp_wijkdata_jeugdhulp_2017"
+KWB_SOURCE = "cbs_kwb2017_wijk_dbf"
+GM2016_SOURCE = "gezondheidsmonitor_2016_wijk"
+ELAN_COUNT_SOURCE = "elan_lumc_df_count"
+SCP_ODS = rel_path(SCP_SOURCE)
+KWB_DBF = rel_path(KWB_SOURCE)
 SCP_SHEETS = ("wijk", "gebruik", "determinanten", "bronnen", "beschrijving")
 KWB_MISSING = -99999999
 SMALL_WIJK = 1000
@@ -347,8 +352,8 @@ def youth_weight_sensitivity(table: pd.DataFrame, region_codes=None) -> dict:
 # --------------------------------------------------------------------------------------
 # Public local factors (Gezondheidsmonitor 2016, ELAN/LUMC), in the local-factor file format
 # --------------------------------------------------------------------------------------
-GM2016_CSV = "local_factors/WijkEenzaamheid2016.csv"
-ELAN_COUNT_CSV = "local_factors/elan_lumc/df_count_ver_3.csv"
+GM2016_CSV = rel_path(GM2016_SOURCE)
+ELAN_COUNT_CSV = rel_path(ELAN_COUNT_SOURCE)
 ELAN_YEAR = 2017
 AREA_MATCH_TOLERANCE = 0.10
 
@@ -513,14 +518,20 @@ def write_local_factor_file(data: pd.DataFrame, meta: dict, csv_path: str | Path
     return csv_path, yml
 
 
+def raw_sources(optional: bool = False) -> list[str]:
+    """Ids (data/sources.yml) of the raw files the data step reads; with ``optional`` also the ELAN
+    boundary and count files, which are used when present."""
+    from .geometry import GEOMETRY_2016_SOURCE, GEOMETRY_HADOKS_SOURCE
+
+    ids = [SCP_SOURCE, KWB_SOURCE, *REGIONS_SOURCES, GEOMETRY_2016_SOURCE, GM2016_SOURCE]
+    return ids + ([GEOMETRY_HADOKS_SOURCE, ELAN_COUNT_SOURCE] if optional else [])
+
+
 def raw_inputs() -> list[str]:
-    """Relative paths (mirror layout) that the data step needs; the ELAN and Hadoks files are optional."""
-    from .geometry import GEOMETRY_2016
-    from .regions import REGIONS_DATA, REGIONS_PROPERTIES
-    return [SCP_ODS, KWB_DBF, REGIONS_DATA, REGIONS_PROPERTIES, GEOMETRY_2016, GM2016_CSV]
+    """Relative paths (mirror layout) of the raw files the data step needs."""
+    return [rel_path(i) for i in raw_sources()]
 
 
-#: Every raw file whose content changes the outputs of the data step (declared inputs in pipeline.yml).
 def step_inputs() -> list[str]:
-    from .geometry import GEOMETRY_HADOKS
-    return raw_inputs() + [GEOMETRY_HADOKS, ELAN_COUNT_CSV]
+    """Every raw file (source id) whose content changes the outputs of the data step (declared in pipeline.yml)."""
+    return raw_sources(optional=True)
