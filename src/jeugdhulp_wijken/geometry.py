@@ -135,13 +135,33 @@ def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame) -> tuple[gpd.G
     return gdf, miss
 
 
+#: GDAL stamps ``gpkg_contents.last_change`` with the clock unless this config option is set;
+#: a fixed value makes two writes of the same layer byte-identical.
+GPKG_FIXED_DATE = "2000-01-01T00:00:00.000Z"
+
+
 def write_geometry(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write a GeoPackage with layer 'wijken' (replacing the file)."""
+    """Write a GeoPackage with layer 'wijken' (replacing the file), byte-identical for the same data.
+
+    Written to a temporary file beside ``path`` and moved into place, with GDAL's
+    ``OGR_CURRENT_DATE`` fixed for the write (and restored afterwards).
+    """
+    import os
+
+    import pyogrio
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    gdf.to_file(path, layer=LAYER, driver="GPKG")
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    if tmp.exists():
+        tmp.unlink()
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_FIXED_DATE})
+    try:
+        gdf.to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+    os.replace(tmp, path)
     return path
 
 
