@@ -89,7 +89,8 @@ def test_nbval_passes_the_fixture_and_fails_on_the_cell_with_a_changed_number(tm
 
 def test_reference_notebook_from_a_run_passes_nbval_in_its_own_folder(tmp_path):
     """A step executed by papermill with absolute paths becomes a reference notebook whose
-    parameters are relative to notebooks/reference; nbval re-runs it there and it passes."""
+    parameters are relative to its folder under notebooks/reference; nbval re-runs it there and
+    it passes, writing into the scratch folder, not into the study's folders."""
     import papermill as pm
 
     root = tmp_path / "repo"
@@ -112,39 +113,41 @@ def test_reference_notebook_from_a_run_passes_nbval_in_its_own_folder(tmp_path):
     source.parent.mkdir(parents=True)
     nbformat.write(nb, source)
     run_dir = root / "data" / "runs" / "20260101T000000000000Z_nl"
-    executed = run_dir / "notebooks" / source.name
+    executed = run_dir / "notebooks" / "national" / source.name
     executed.parent.mkdir(parents=True)
     pm.execute_notebook(str(source), str(executed), kernel_name=pipeline.KERNEL, cwd=str(source.parent),
                         progress_bar=False, parameters={"input_dir": str(root / "data" / "derived" / "nl"),
-                                                        "output_dir": str(run_dir / "staging" / "stap" / "output"),
+                                                        "output_dir": str(run_dir / "staging" / "national" / "stap" / "output"),
                                                         "region": "NL"})
     files.write_json(run_dir / "manifest.json", {"run_id": run_dir.name, "status": "ok", "steps": [
-        {"name": "stap", "executed_notebook": str(executed), "outputs": {}}]})
+        {"name": "stap", "region": None, "executed_notebook": str(executed.relative_to(root)), "outputs": {}}]})
     files.write_json(root / "data" / "runs" / "latest.json", {"run_id": run_dir.name,
-                                                              "manifest": str(run_dir / "manifest.json")})
+                                                              "manifest": str((run_dir / "manifest.json").relative_to(root))})
     out = root / "notebooks" / "reference"
     out.mkdir()
-    (out / "00_stale.ipynb").write_text("{}")
+    (out / "old").mkdir()
+    (out / "old" / "00_stale.ipynb").write_text("{}")
     written = reference.make_reference(root=root, out_dir=out)
 
-    assert [p.name for p in written] == ["09_stap.ipynb", "reference_manifest.json"]
-    assert not (out / "00_stale.ipynb").exists()
-    ref = nbformat.read(out / "09_stap.ipynb", as_version=4)
+    assert [p.relative_to(out).as_posix() for p in written] == ["national/09_stap.ipynb", "reference_manifest.json"]
+    assert not (out / "old" / "00_stale.ipynb").exists()
+    nb_ref = out / "national" / "09_stap.ipynb"
+    ref = nbformat.read(nb_ref, as_version=4)
     injected = next(c for c in ref.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert 'input_dir = "../../data/derived/nl"' in injected.source
-    assert 'output_dir = "../../data/runs/nbval/stap/output"' in injected.source
-    assert 'extra = "../../data/examples/extra.txt"' in injected.source  # a default, rebased
+    assert 'input_dir = "../../../data/derived/nl"' in injected.source
+    assert 'output_dir = "../../../data/runs/nbval/national/stap/output"' in injected.source
+    assert 'extra = "../../../data/examples/extra.txt"' in injected.source  # a default, rebased
     assert 'region = "NL"' in injected.source
     assert str(root) not in injected.source and "papermill" not in json.dumps([c.metadata for c in ref.cells])
     image_outputs = [o for c in ref.cells for o in c.get("outputs", []) if "jhw_stripped" in o.get("metadata", {})]
     assert len(image_outputs) == 1 and "image/png" not in image_outputs[0]["data"]
     assert image_outputs[0]["metadata"]["jhw_stripped"]["image/png"].startswith("sha256:")
-    first = (out / "09_stap.ipynb").read_bytes()
+    first = nb_ref.read_bytes()
     assert reference.make_reference(root=root, out_dir=out)[0].read_bytes() == first  # stable bytes
 
-    result = run_nbval(out / "09_stap.ipynb", cwd=root)
+    result = run_nbval(nb_ref, cwd=root)
     assert result.returncode == 0, result.stdout
-    assert "Waarde: 42 voorbeeld NL" in (out / "09_stap.ipynb").read_text()
-    assert (root / "data" / "runs" / "nbval" / "stap" / "output" / "uit.txt").read_text() == "21"
+    assert "Waarde: 42 voorbeeld NL" in nb_ref.read_text()
+    assert (root / "data" / "runs" / "nbval" / "national" / "stap" / "output" / "uit.txt").read_text() == "21"
     assert not (root / "data" / "derived" / "nl" / "uit.txt").exists()
     assert paths.ROOT not in (root / "data").parents

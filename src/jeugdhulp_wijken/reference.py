@@ -3,10 +3,10 @@
 :func:`make_reference` takes the executed notebooks of a finished run (``data/runs/<id>/notebooks``)
 and writes them to ``notebooks/reference/``:
 
-* the papermill-injected parameters cell gets paths relative to ``notebooks/reference/`` (nbval
-  runs each notebook there), so the notebooks run in any clone: inputs point at the clone's
+* the papermill-injected parameters cell gets paths relative to the notebook's folder under
+  ``notebooks/reference/`` (nbval runs each notebook there), so the notebooks run in any clone: inputs point at the clone's
   ``data/`` and ``figures/``; the folders a step wrote to (the run's staging folders) become a
-  scratch folder ``data/runs/nbval/<step>/`` so that re-running a reference notebook never
+  scratch folder ``data/runs/nbval/<region or national>/<step>/`` so that re-running a reference notebook never
   touches the study's artefacts; parameters left at their notebook default that are relative
   paths (``../data/...``, relative to ``notebooks/``) are rebased the same way;
 * PNG and JPEG images are replaced by their sha256 in the output's metadata (nbval does not
@@ -142,15 +142,23 @@ def drop_timing_metadata(nb, params: dict[str, Any]) -> None:
             cell.metadata.pop(key, None)
 
 
-def _executed_notebooks(manifest: dict, manifest_path: Path, root: Path) -> list[tuple[str, Path]]:
+def _executed_notebooks(manifest: dict, manifest_path: Path, root: Path) -> list[tuple[str, Path, Path]]:
+    """(step, executed notebook, its path relative to the run's notebook folder) of every step."""
     out = []
+    notebooks = manifest_path.parent / "notebooks"
     for step in manifest.get("steps") or []:
+        label = step.get("name", "?") + (f" ({step['region']})" if step.get("region") else "")
         executed = step.get("executed_notebook")
         if not executed:
-            raise ReferenceError(f"{manifest_path}: step '{step.get('name')}' has no executed notebook "
-                                 f"(status {step.get('status')}). Make the reference from a run with --force.")
-        p = Path(executed)
-        out.append((step["name"], p if p.is_absolute() else root / p))
+            raise ReferenceError(f"{manifest_path}: step {label} has no executed notebook (status "
+                                 f"{step.get('status')}). Make the reference from a run with --force.")
+        p = Path(executed) if Path(executed).is_absolute() else root / executed
+        rel = p.relative_to(notebooks) if notebooks in p.parents else Path(p.name)
+        out.append((step.get("name", "?"), p, rel))
+    rels = [str(r) for _, _, r in out]
+    dupes = sorted({r for r in rels if rels.count(r) > 1})
+    if dupes:
+        raise ReferenceError(f"{manifest_path}: several steps share the executed notebook(s) {dupes}.")
     return out
 
 
@@ -160,8 +168,9 @@ def make_reference(run: str | os.PathLike = "latest", out_dir: str | os.PathLike
                    max_bytes: int | None = MAX_BYTES) -> list[Path]:
     """Write the reference notebooks and reference manifest of ``run`` into ``out_dir``.
 
-    Notebooks keep their executed name; a notebook run by two steps is written once per step as
-    ``<name>__<step>.ipynb``. Reference notebooks that the run did not make are removed.
+    The notebooks keep their place in the run's notebook folder (``national/01_...ipynb``,
+    ``<region>/05_regio.ipynb``); each one's paths are made relative to its own folder, where
+    nbval runs it. Reference notebooks that the run did not make are removed.
     """
     import nbformat
 
@@ -173,21 +182,20 @@ def make_reference(run: str | os.PathLike = "latest", out_dir: str | os.PathLike
     if manifest.get("status") != "ok":
         raise ReferenceError(f"{manifest_path}: the run's status is '{manifest.get('status')}', not 'ok'.")
     steps = _executed_notebooks(manifest, manifest_path, root)
-    names = [p.name for _, p in steps]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for step, executed in steps:
+    for step, executed, rel in steps:
         if not executed.is_file():
             raise ReferenceError(f"{executed} (step '{step}') does not exist; run the pipeline again.")
+        target = out_dir / rel
         nb = nbformat.read(executed, as_version=4)
         params = rewrite_parameters(nb, executed.name, run_dir=manifest_path.parent, root=root,
-                                    out_dir=out_dir, scratch=scratch, runner_cwd=root / "notebooks")
+                                    out_dir=target.parent, scratch=scratch, runner_cwd=root / "notebooks")
         strip_images(nb)
         drop_timing_metadata(nb, params)
         nbformat.validate(nb)
-        name = executed.name if names.count(executed.name) == 1 else f"{executed.stem}__{step}.ipynb"
-        written.append(files.write_text_atomic(out_dir / name, nbformat.writes(nb) + "\n"))
-    for stale in sorted(set(out_dir.glob("*.ipynb")) - set(written)):
+        written.append(files.write_text_atomic(target, nbformat.writes(nb) + "\n"))
+    for stale in sorted(set(out_dir.rglob("*.ipynb")) - set(written)):
         stale.unlink()
     written.append(verify.write_reference(manifest_path, out_dir / verify.REFERENCE_MANIFEST.name, root=root))
     size = sum(p.stat().st_size for p in written)

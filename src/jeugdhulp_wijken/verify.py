@@ -76,7 +76,7 @@ def find_manifest(run: str | os.PathLike = "latest", runs_root: str | os.PathLik
 
 def relative_path(path: str, root: str | os.PathLike) -> str:
     """A manifest path as a repository-relative POSIX path (absolute paths are made relative)."""
-    p = Path(path)
+    p = Path(path.replace("\\", "/"))
     if not p.is_absolute():
         return PurePosixPath(p.as_posix()).as_posix()
     root = Path(root).resolve()
@@ -90,8 +90,9 @@ def run_outputs(manifest: dict, root: str | os.PathLike) -> dict[str, dict[str, 
     """``{relative path: {"sha256", "step"}}`` of every output of every step of a run manifest."""
     out: dict[str, dict[str, str]] = {}
     for step in manifest.get("steps") or []:
+        label = step.get("name", "?") + (f" ({step['region']})" if step.get("region") else "")
         for p, digest in (step.get("outputs") or {}).items():
-            out[relative_path(p, root)] = {"sha256": digest, "step": step.get("name", "?")}
+            out[relative_path(p, root)] = {"sha256": digest, "step": label}
     return out
 
 
