@@ -135,17 +135,12 @@ def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame) -> tuple[gpd.G
     return gdf, miss
 
 
-#: GDAL stamps ``gpkg_contents.last_change`` with the clock unless this config option is set;
-#: a fixed value makes two writes of the same layer byte-identical.
-GPKG_FIXED_DATE = "2000-01-01T00:00:00.000Z"
+#: GeoPackages record the time they were written; a fixed date keeps the bytes reproducible.
+GPKG_FIXED_DATE = "2017-01-01T00:00:00.000Z"
 
 
 def write_geometry(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write a GeoPackage with layer 'wijken' (replacing the file), byte-identical for the same data.
-
-    Written to a temporary file beside ``path`` and moved into place, with GDAL's
-    ``OGR_CURRENT_DATE`` fixed for the write (and restored afterwards).
-    """
+    """Write a GeoPackage with layer 'wijken', deterministically (fixed timestamp) and atomically."""
     import os
 
     import pyogrio
