@@ -187,3 +187,18 @@ def test_paths_are_normalised_against_the_root(tmp_path):
     assert verify.relative_path("data/derived/../derived/x.csv", tmp_path) == "data/derived/../derived/x.csv"
     assert verify.relative_path("./figures/a.png", tmp_path) == "figures/a.png"
     assert verify.relative_path(str(tmp_path.parent / "elsewhere" / "x.csv"), tmp_path) == "../elsewhere/x.csv"
+
+
+def test_same_numbers_written_differently_and_swapped_rows_are_told_apart(study, capsys):
+    root, reference, _ = study
+    csv = root / "data" / "derived" / "jz01" / "05_scp_gemeente_table.csv"
+    csv.write_text(csv.read_text().replace("9.5", "9.50"))
+    assert _verify(root, reference) == 1
+    assert "column observed_weighted: the same numbers, written differently" in capsys.readouterr().out
+    assert _verify(root, reference, "--tolerance", "1e-12") == 0
+    capsys.readouterr()
+    csv.write_text("gemeente_code,observed_weighted\nGM0001,11.0\nGM0002,9.5\n")
+    assert _verify(root, reference, "--tolerance", "1e-6") == 1
+    out = capsys.readouterr().out
+    assert "column observed_weighted: values moved between rows" in out
+    assert "column gemeente_code" not in out

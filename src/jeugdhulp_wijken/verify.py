@@ -160,8 +160,8 @@ def _fmt(x: Any) -> str:
     return repr(float(x)) if isinstance(x, (float, np.floating)) else str(x)
 
 
-def compare_tables(run: pd.DataFrame, ref: pd.DataFrame, tolerance: float = 0.0) -> tuple[bool, bool, list[str]]:
-    """Value by value. Returns (equal within tolerance, exactly equal, lines naming what differs)."""
+def compare_tables(run: pd.DataFrame, ref: pd.DataFrame, tolerance: float = 0.0) -> tuple[bool, list[str]]:
+    """Value by value. Returns (equal within tolerance, lines naming what differs)."""
     lines: list[str] = []
     missing = [c for c in ref.columns if c not in run.columns]
     extra = [c for c in run.columns if c not in ref.columns]
@@ -171,14 +171,13 @@ def compare_tables(run: pd.DataFrame, ref: pd.DataFrame, tolerance: float = 0.0)
         lines.append(f"columns not in the reference: {', '.join(map(str, extra))}")
     if len(run) != len(ref):
         lines.append(f"rows: run {len(run)}, reference {len(ref)}")
-        return False, False, lines
+        return False, lines
     key = next((k for k in KEY_COLUMNS if k in ref.columns and k in run.columns), None)
-    ok, exact = not (missing or extra), not (missing or extra)
+    ok = not (missing or extra)
     for c in (c for c in ref.columns if c in run.columns):
         a, b = run[c].reset_index(drop=True), ref[c].reset_index(drop=True)
         if a.equals(b):
             continue
-        exact = False
         xa, xb = numeric(a), numeric(b)
         if xa is None or xb is None or not np.array_equal(np.isnan(xa), np.isnan(xb)):
             bad = int((a != b).sum())
@@ -194,7 +193,7 @@ def compare_tables(run: pd.DataFrame, ref: pd.DataFrame, tolerance: float = 0.0)
         ok = ok and within
         lines.append(f"column {c}: largest difference {diff[i]:.3g} at {where} (run {_fmt(xa[i])}, "
                      f"reference {_fmt(xb[i])}){' - within tolerance' if within and tolerance else ''}")
-    return ok, exact, lines
+    return ok, lines
 
 
 def compare_fingerprints(run: dict, ref: dict, tolerance: float = 0.0) -> tuple[bool, list[str]]:
@@ -222,14 +221,17 @@ def compare_fingerprints(run: dict, ref: dict, tolerance: float = 0.0) -> tuple[
         within = tolerance > 0 and all(_close(a[s], b[s], tolerance, scale if s in ("sum", "wsum") else None)
                                        for s in ("min", "max", "sum", "wsum"))
         ok = ok and within
+        note = " - within tolerance" if within else ""
+        if all(a[s] == b[s] for s in ("min", "max", "sum", "wsum")):
+            lines.append(f"column {c}: the same numbers, written differently{note}")
+            continue
         stat = max(("sum", "min", "max"), key=lambda s: abs(a[s] - b[s]))
         if a[stat] == b[stat]:
-            lines.append(f"column {c}: values moved between rows (same sum, min and max)")
-            ok = False
+            lines.append(f"column {c}: values moved between rows (same sum, min and max; weighted sum "
+                         f"differs by {abs(a['wsum'] - b['wsum']):.3g}){note}")
             continue
         lines.append(f"column {c}: largest difference {abs(a[stat] - b[stat]):.3g} in its {stat} "
-                     f"(run {_fmt(a[stat])}, reference {_fmt(b[stat])})"
-                     f"{' - within tolerance' if within else ''}")
+                     f"(run {_fmt(a[stat])}, reference {_fmt(b[stat])}){note}")
     return ok, lines
 
 
@@ -251,7 +253,7 @@ def _compare_artefact(rel: str, run_file: Path, digest: str, ref_entry: dict, re
         return Result(rel, "different")
     ref_file = reference_data / rel if reference_data else None
     if ref_file is not None and ref_file.is_file() and files.sha256_file(ref_file) == ref_entry["sha256"]:
-        ok, exact, lines = compare_tables(read_table(run_file), read_table(ref_file), tolerance)
+        ok, lines = compare_tables(read_table(run_file), read_table(ref_file), tolerance)
     elif "columns" in ref_entry:
         ok, lines = compare_fingerprints(table_fingerprint(run_file), ref_entry, tolerance)
         lines.append("(compared on the column summaries in the reference manifest: min, max and sums; "
