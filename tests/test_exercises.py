@@ -95,6 +95,160 @@ def _kwal_telregel_alle(ex):
             "lowest_kappa_theme": cb.codes[kappa.idxmin()].name}
 
 
+# --------------------------------------------------------------------------- the real 2017 data (01, 02, 05, 07)
+
+@lru_cache(maxsize=1)
+def real_national():
+    """(national wijk table, national SCP analysis) on the real data, as notebooks 01 and 02 make them."""
+    from _data_helpers import real_build
+    from jeugdhulp_wijken.scp import ModelOptions, national
+
+    table, _, _ = real_build()
+    return table, national.analyse_national(table, ModelOptions(), with_variants=False)
+
+
+def _weighted(values, weights) -> float:
+    ok = values.notna() & weights.notna()
+    return float((values[ok] * weights[ok]).sum() / weights[ok].sum())
+
+
+def _region(name: str):
+    from jeugdhulp_wijken import regions, wijktable
+
+    table, _ = real_national()
+    return regions.resolve_region(name, wijktable.gemeenten_from_table(table))
+
+
+@computes("data_onderdrukt")
+def _data_onderdrukt(ex):
+    table, _ = real_national()
+    suppressed = table["flag_suppressed"].astype(bool)
+    return {"suppressed": int(suppressed.sum()), "suppressed_with_expectation": int(table.loc[suppressed, "perc_przv"]
+                                                                                       .notna().sum())}
+
+
+@computes("data_jeugdigen")
+def _data_jeugdigen(ex):
+    table, _ = real_national()
+    ok = table["perc_jhzv"].notna()
+    only_0_14 = table["inhabitants"] * table["p_00_14"] / 100
+    t = table[ok]
+    return {"weighted_used": _weighted(t["perc_jhzv"], t["youths_0_17_est"]),
+            "weighted_0_14": _weighted(t["perc_jhzv"], only_0_14[ok]), "unweighted": float(t["perc_jhzv"].mean()),
+            "rank_correlation_youths_use": float(t["youths_0_17_est"].corr(t["perc_jhzv"], method="spearman"))}
+
+
+@computes("scp_icc")
+def _scp_icc(ex):
+    _, analysis = real_national()
+    icc = analysis.metrics["reestimated_model"]["icc"]
+    return {"icc_region": icc["region"], "icc_gemeente_within_region": icc["gemeente_within_region"],
+            "icc_gemeente_incl_region": icc["gemeente_incl_region"]}
+
+
+@computes("scp_blups")
+def _scp_blups(ex):
+    import pandas as pd
+
+    from jeugdhulp_wijken.study import STUDY_AREA_GEMEENTEN, STUDY_AREA_JZ
+
+    table, analysis = real_national()
+    blup = pd.DataFrame({"gemeente_code": table["gemeente_code"], "gemeente": table["gemeente_name"],
+                         "jz_code": table["jz_code"], "gemeente_effect": analysis.fit.gemeente_effect,
+                         "region_effect": analysis.fit.region_effect}).drop_duplicates("gemeente_code")
+    study = blup[blup["gemeente_code"].isin(STUDY_AREA_GEMEENTEN)].sort_values("gemeente_effect")
+    return {"region_effect_jz24": float(blup.loc[blup["jz_code"] == STUDY_AREA_JZ, "region_effect"].iloc[0]),
+            "highest_gemeente": study["gemeente"].iloc[-1], "highest_effect": float(study["gemeente_effect"].iloc[-1]),
+            "lowest_gemeente": study["gemeente"].iloc[0], "lowest_effect": float(study["gemeente_effect"].iloc[0])}
+
+
+@computes("scp_zonder_indicatoren")
+def _scp_zonder_indicatoren(ex):
+    from jeugdhulp_wijken.scp import ModelOptions, national
+
+    table, analysis = real_national()
+    without = national.analyse_national(table, ModelOptions(**ex.variant), with_variants=False)
+    out = {"n_indicators": len(analysis.metrics["reestimated_model"]["missing_indicators"])}
+    for label, a in (("with", analysis), ("without", without)):
+        overall = a.metrics["comparison"]["overall"]
+        out.update({f"r_complete_{label}": overall["complete"]["r"], f"mae_complete_{label}": overall["complete"]["mae"],
+                    f"max_error_all_{label}": overall["all"]["max_abs_error"]})
+    return out
+
+
+@computes("regio_regel")
+def _regio_regel(ex):
+    from jeugdhulp_wijken.scp import region_summary
+
+    _, analysis = real_national()
+    over = analysis.metrics["deviation"]["overdispersion"]
+    region = _region("Haaglanden")
+
+    def share(rule):
+        return region_summary(analysis.results, region, deviation_rule=rule, overdispersion=over)
+
+    default = share(None)
+    return {"share_default": default["share_differing"], "n_with_data": default["n_with_data"],
+            "share_funnel95": share(ex.variant["deviation_rule"])["share_differing"],
+            "share_funnel998_tau": share("funnel998_tau")["share_differing"]}
+
+
+@computes("regio_eigen_regio")
+def _regio_eigen_regio(ex):
+    from jeugdhulp_wijken.scp import region_summary
+
+    table, analysis = real_national()
+    study, jz = _region("Haaglanden"), _region(ex.variant["region"])
+    added = sorted(set(jz.gemeente_codes) - set(study.gemeente_codes))
+    names = table.drop_duplicates("gemeente_code").set_index("gemeente_code")["gemeente_name"]
+    return {"n_wijken_study_area": region_summary(analysis.results, study)["n_wijken"],
+            "n_wijken_jz24": region_summary(analysis.results, jz)["n_wijken"],
+            "added_gemeente": ", ".join(names[c] for c in added),
+            "share_jz24": region_summary(analysis.results, jz)["share_differing"]}
+
+
+@computes("regio_gewogen")
+def _regio_gewogen(ex):
+    from jeugdhulp_wijken.scp import region_summary
+
+    _, analysis = real_national()
+    s = region_summary(analysis.results, _region("Haaglanden"))
+    return {"observed_unweighted": s["observed_unweighted"],
+            "expected_unweighted": s["expected_unweighted_observed_wijken"],
+            "difference_unweighted": s["difference_unweighted"], "observed_weighted": s["observed_weighted"],
+            "expected_weighted": s["expected_weighted_observed_wijken"],
+            "difference_weighted": s["difference_weighted"]}
+
+
+@lru_cache(maxsize=1)
+def _atlas_regions():
+    from jeugdhulp_wijken import atlas
+
+    table, analysis = real_national()
+    deviation = analysis.metrics["deviation"]
+    t = atlas.build_table(analysis.results, deviation["overdispersion"], deviation["rule"])
+    t = t[t["region_value"].str.match(r"^JZ\d+$")].copy()
+    names = table.drop_duplicates("jz_code").set_index("jz_code")["jz_name"]
+    t["jz_name"] = t["region_value"].map(names)
+    t["width"] = t["ci_high"] - t["ci_low"]
+    return t
+
+
+@computes("atlas_breedste")
+def _atlas_breedste(ex):
+    t = _atlas_regions()
+    widest = t.loc[t["width"].idxmax()]
+    return {"widest": widest["jz_name"], "widest_n_wijken": int(widest["n_wijken"]),
+            "fewest_youths": t.loc[t["youths_total"].idxmin(), "jz_name"],
+            "rank_correlation_youths_width": float(t["youths_total"].corr(t["width"], method="spearman"))}
+
+
+@computes("atlas_boven_onder")
+def _atlas_boven_onder(ex):
+    t = _atlas_regions()
+    return {"n_regions": len(t), "above": int((t["ci_low"] > 0).sum()), "below": int((t["ci_high"] < 0).sum())}
+
+
 # --------------------------------------------------------------------------- the checks
 
 def _param(ex):

@@ -107,7 +107,8 @@ def headings(nb_path: str | Path) -> list[tuple[int, str]]:
 
 def render(value: Any, spec: dict) -> str:
     """``value`` printed as the answer prints it: ``format`` decimal (default; decimals as in ``text``),
-    pct (percent units, '11,7%'), share (a fraction, '38%'), integer ('2.918') or text."""
+    pct (percent units, '11,7%'), share (a fraction, '38%'), integer ('2.918'), signed ('+0,14', '-0,67')
+    or text."""
     from .report import fmt
 
     kind = spec.get("format", "decimal")
@@ -124,7 +125,9 @@ def render(value: Any, spec: dict) -> str:
         return fmt.share(value, decimals)
     if kind == "decimal":
         return fmt.decimal(value, decimals)
-    raise ValueError(f"exercises.yml: unknown format '{kind}' (decimal, pct, share, integer, text).")
+    if kind == "signed":
+        return fmt.decimal(value, decimals, signed=True)
+    raise ValueError(f"exercises.yml: unknown format '{kind}' (decimal, pct, share, integer, signed, text).")
 
 
 def check(value: Any, spec: dict) -> str | None:
