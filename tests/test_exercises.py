@@ -95,6 +95,50 @@ def _kwal_telregel_alle(ex):
             "lowest_kappa_theme": cb.codes[kappa.idxmin()].name}
 
 
+# --------------------------------------------------------------------------- 06 report (the synthetic study)
+
+@lru_cache(maxsize=2)
+def synthetic_report(lang: str):
+    from _report_helpers import synthetic_report_study
+
+    return synthetic_report_study().build(lang)
+
+
+@computes("rapport_engels")
+def _rapport_engels(ex):
+    from jeugdhulp_wijken.report import fmt
+
+    nl = synthetic_report("nl").key_numbers["numbers"]
+    en = synthetic_report(ex.variant["lang"]).key_numbers["numbers"]
+    swap = str.maketrans({",": ".", ".": ","})
+    differing = [k for k in nl if nl[k]["text"] != en[k]["text"]]
+    return {"values_changed": len(set(nl) ^ set(en)) + sum(nl[k]["value"] != en[k]["value"] for k in nl if k in en),
+            "texts_differing": len(differing),
+            "texts_differing_only_in_separators": all(en[k]["text"].translate(swap) == nl[k]["text"]
+                                                      for k in differing),
+            "example_pct_en": fmt.pct(11.7, 1, "en"), "example_pct_nl": fmt.pct(11.7, 1, "nl"),
+            "example_integer_en": fmt.integer(2918, "en"), "example_integer_nl": fmt.integer(2918, "nl")}
+
+
+@computes("rapport_andere_regio")
+def _rapport_andere_regio(ex):
+    from dataclasses import replace
+
+    from _report_helpers import synthetic_report_study
+    from jeugdhulp_wijken.report import content, inputs
+
+    study = synthetic_report_study()
+    rows = synthetic_report("nl").key_numbers["published_vs_reproduced"]
+    data = inputs.load(study.national_dir, study.region_dir, study.qualitative_dir, True)
+    info = content.region_info(data, study.region, "jz01")
+    assert not info.is_study_area
+    study_area_rows = content.published_rows(data, replace(info, is_study_area=True), content.Numbers("nl"))
+    nl_row = next(r for r in rows if r["figure"] == "nl_observed")
+    published = nl_row["published"]
+    return {"rows_other_region": len(rows), "rows_study_area": len(study_area_rows),
+            "nl_published": published["value"] if isinstance(published, dict) else published}
+
+
 # --------------------------------------------------------------------------- the real 2017 data (01, 02, 05, 07)
 
 @lru_cache(maxsize=1)

@@ -50,6 +50,9 @@ ENGLISH_WORDS = frozenset(
 DUTCH_WORDS, ENGLISH_WORDS = DUTCH_WORDS - ENGLISH_WORDS, ENGLISH_WORDS - DUTCH_WORDS  # only telling words
 
 
+NUMBER_WORDS = ("nul", "één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen", "tien", "elf", "twaalf")
+
+
 @dataclass(frozen=True)
 class Exercise:
     id: str
@@ -108,7 +111,7 @@ def headings(nb_path: str | Path) -> list[tuple[int, str]]:
 def render(value: Any, spec: dict) -> str:
     """``value`` printed as the answer prints it: ``format`` decimal (default; decimals as in ``text``),
     pct (percent units, '11,7%'), share (a fraction, '38%'), integer ('2.918'), signed ('+0,14', '-0,67')
-    or text."""
+    word ('twee'; capitalised as in ``text``) or text."""
     from .report import fmt
 
     kind = spec.get("format", "decimal")
@@ -125,9 +128,12 @@ def render(value: Any, spec: dict) -> str:
         return fmt.share(value, decimals)
     if kind == "decimal":
         return fmt.decimal(value, decimals)
+    if kind == "word":
+        word = NUMBER_WORDS[int(value)]
+        return word.capitalize() if text[:1].isupper() else word
     if kind == "signed":
         return fmt.decimal(value, decimals, signed=True)
-    raise ValueError(f"exercises.yml: unknown format '{kind}' (decimal, pct, share, integer, signed, text).")
+    raise ValueError(f"exercises.yml: unknown format '{kind}' (decimal, pct, share, integer, signed, word, text).")
 
 
 def check(value: Any, spec: dict) -> str | None:
