@@ -99,6 +99,17 @@ NOT_NAME_START = {"aan", "op", "in", "bij", "naar", "via", "uit", "met", "en", "
 NOT_NAMES = {"engels", "nederlands", "frans", "duits", "spaans", "arabisch", "turks", "pools", "marokkaans",
              "surinaams", "antilliaans", "somalisch", "eritrees", "syrisch", "oekraïens", "wiskunde",
              "gym", "biologie", "geschiedenis", "aardrijkskunde", "lo", "jeugdhulp", "jeugdzorg"}
+#: Last words that make a capitalised phrase a place (``Haagse Hout``, ``Wateringse Veld``).
+GEO_HEADS = {"hout", "veld", "park", "hof", "kwartier", "buurt", "wijk", "dorp", "polder", "haven", "centrum",
+             "land", "duin", "duinen", "hoeve", "bos", "meer", "zicht", "heuvel", "berg", "stad", "stadshart",
+             "eiland", "weide", "akker", "horst", "broek", "veen", "lust", "rust", "binnenstad", "noord", "oost",
+             "zuid", "west", "buiten", "binnen", "vliet", "kade", "poort"}
+#: First parts of compound place names (``Noord-Hofland``, ``Oud-Rijswijk``).
+GEO_PREFIXES = {"noord", "oost", "zuid", "west", "oud", "nieuw", "groot", "klein", "midden", "binnen", "buiten",
+                "hoog", "laag", "sint", "st"}
+#: Words after which a single capitalised word is a place, not a person (``in Marlot``).
+LOCATIVE = re.compile(r"(?i:\b(?:in|uit|naar|rond|richting|vanuit|buiten|binnen|wijk|dorp|kern|stadsdeel|"
+                      r"buurt|gemeente|regio)\s+)$")
 LEXICON = ("whitelist/lst_common_word", "whitelist/lst_stop_word", "whitelist/lst_medical_term")
 
 
@@ -203,9 +214,11 @@ def organisation_spans(text: str) -> list[Span]:
 
 def title_name_spans(text: str) -> list[Span]:
     out = []
-    for rx, prio in ((TITLE_NAME, 7), (PARTICLE_NAME, 9)):
-        for m in rx.finditer(text):
-            out.append(Span(m.start("name"), m.end("name"), "PERSOON", prio, "rule"))
+    for m in TITLE_NAME.finditer(text):
+        out.append(Span(m.start("name"), m.end("name"), "PERSOON", 7, "rule"))
+    for m in PARTICLE_NAME.finditer(text):
+        if not looks_like_place(text, m.start("name"), m.end("name")):
+            out.append(Span(m.start("name"), m.end("name"), "PERSOON", 9, "rule"))
     return out
 
 
@@ -223,6 +236,29 @@ def _trim_person(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, end
 
 
+def looks_like_place(text: str, start: int, end: int) -> bool:
+    """A capitalised phrase that reads as a place: a geographic first word (or last word, when the
+    phrase has no particle: ``van den Berg`` stays a name), a geographic word just before it
+    (``Hof | van Delfland``), a compass or 'Oud-' compound, a ``-se`` adjective of a place, or a
+    single word after ``in``/``uit``/``naar``."""
+    words = text[start:end].split()
+    if words[0].casefold() in GEO_HEADS:
+        return True
+    if len(words) >= 2 and words[-1].casefold() in GEO_HEADS and not PARTICLES & {w.casefold() for w in words}:
+        return True
+    before = re.search(r"(\S+)\s+$", text[max(0, start - 20):start])
+    if before and before.group(1)[:1].isupper() and before.group(1).casefold() in GEO_HEADS:
+        return True
+    if len(words) >= 2 and re.fullmatch(rf"[{UP}][{LOW}]+se", words[0]) and is_place(words[0][:-2]):
+        return True
+    compound = re.search(r"(\w+)-$", text[max(0, start - 12):start])
+    if compound and compound.group(1).casefold() in GEO_PREFIXES:
+        return True
+    if "-" in words[0] and words[0].split("-")[0].casefold() in GEO_PREFIXES:
+        return True
+    return len(words) == 1 and bool(LOCATIVE.search(text[max(0, start - 20):start]))
+
+
 def deduce_spans(text: str) -> list[Span]:
     out = []
     for start, end, tag in dutch_lists.deduce_annotations(text):
@@ -234,6 +270,8 @@ def deduce_spans(text: str) -> list[Span]:
             if trimmed is None:
                 continue
             start, end = trimmed
+            if looks_like_place(text, start, end):
+                continue
         out.append(Span(start, end, cat, DEDUCE_PRIORITY[cat], "deduce"))
     return out
 
@@ -269,7 +307,8 @@ def resolve(spans: Iterable[Span]) -> list[Span]:
 # --------------------------------------------------------------------------- residual check
 
 RESIDUAL_TITLE = re.compile(rf"(?i:\b(?:{TITLES})),?\s+(?P<name>[{UP}][{LOW}]{{2,}})")
-RESIDUAL_DIGITS = re.compile(r"(?<![\w\-])\d(?:[\s.\-]?\d){5,}(?![\w])")
+RESIDUAL_DIGITS = re.compile(r"(?<![\w\-])\d(?:[\s.\-]?\d){6,}(?![\w])")
+DATES = re.compile(r"\b(?:\d{4}-\d{1,2}(?:-\d{1,2})?|\d{1,2}[-/]\d{1,2}[-/]\d{2,4})\b")
 RESIDUAL_NAME = re.compile(rf"(?<=[{LOW},;] )(?P<name>[{UP}][{LOW}'\-]{{2,}})")
 PSEUDONYM = re.compile(r"\[[A-Z]+-\d+\]")
 
@@ -287,7 +326,7 @@ def residual_flags(text: str, protected: set[str]) -> Counter:
     for m in RESIDUAL_TITLE.finditer(text):
         if m.group("name").casefold() not in protected and not is_place(m.group("name")):
             flags["title_then_capital"] += 1
-    flags["long_number"] = len(RESIDUAL_DIGITS.findall(PSEUDONYM.sub("", text)))
+    flags["long_number"] = len(RESIDUAL_DIGITS.findall(DATES.sub("", PSEUDONYM.sub("", text))))
     flags["at_sign"] = PSEUDONYM.sub("", text).count("@")
     names = dutch_lists.word_set("names/lst_first_name") | dutch_lists.word_set("names/lst_surname")
     for m in RESIDUAL_NAME.finditer(text):

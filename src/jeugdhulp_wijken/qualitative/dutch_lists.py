@@ -125,14 +125,16 @@ def deduce_annotations(text: str) -> list[tuple[int, int, str]]:
 
 
 def _read_list(folder: Path) -> set[str]:
+    """Items of a deduce list folder and its ``lst_*`` sub-lists, minus each folder's exceptions."""
     items: set[str] = set()
     for f in sorted(folder.glob("*.txt")):
-        if f.name == "exceptions.txt":
-            continue
-        items.update(ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip())
+        if f.name != "exceptions.txt":
+            items.update(ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip())
     exc = folder / "exceptions.txt"
     if exc.is_file():
         items -= {ln.strip() for ln in exc.read_text(encoding="utf-8").splitlines()}
+    for sub in sorted(folder.glob("lst_*")):
+        items |= _read_list(sub)
     return items
 
 

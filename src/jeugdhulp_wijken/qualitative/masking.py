@@ -31,10 +31,12 @@ CATEGORIES = ("EMAIL", "TELEFOON", "BSN", "POSTCODE", "ADRES", "STRAAT", "ORGANI
 NAMED = ("PERSOON", "ORGANISATIE")
 KEY_NAME = "pseudonym_key.json"
 METHOD_VERSION = "2.0"
-NEVER_REPLACE = {
-    "den haag", "'s-gravenhage", "delft", "zoetermeer", "rijswijk", "westland", "wassenaar",
-    "leidschendam-voorburg", "midden-delfland", "pijnacker-nootdorp", "voorschoten", "haaglanden",
-    "nederland", "cjg", "veilig thuis", "ggz", "jeugd-ggz", "j-ggz", "delft support", "de haagse hogeschool",
+#: Place names of the study area, protected wherever they occur (also inside a longer candidate).
+STUDY_AREA_PLACES = ("Den Haag", "'s-Gravenhage", "Delft", "Zoetermeer", "Rijswijk", "Westland", "Wassenaar",
+                     "Leidschendam-Voorburg", "Midden-Delfland", "Pijnacker-Nootdorp", "Voorschoten", "Haaglanden",
+                     "Nederland")
+NEVER_REPLACE = {p.casefold() for p in STUDY_AREA_PLACES} | {
+    "cjg", "veilig thuis", "ggz", "jeugd-ggz", "j-ggz", "delft support", "de haagse hogeschool",
     "haagse hogeschool", "jgz", "poh", "smw", "ib", "ggd", "ggd haaglanden", "scp", "cbs", "wijkteam",
     "kind", "ouders", "school", "wijk", "buurt", "jeugdhulp", "de", "het", "een", "ik", "we", "wij",
     "die", "dat", "zij", "hij", "ze", "er", "en", "ook", "dan", "maar", "nee", "ja", "jeugdhulp in de wijken",
@@ -117,7 +119,7 @@ def codebook_words() -> frozenset[str]:
         for code in load_codebook(name).codes.values():
             for label in (code.name, code.name_en):
                 words.add(_norm(label))
-                words.update(w for w in re.findall(r"[\w\-]+", label.casefold()) if len(w) >= 3)
+                words.update(w for w in re.findall(r"[\w\-]+", label.casefold()) if len(w) >= 4)
     return frozenset(words)
 
 
@@ -132,6 +134,18 @@ def protected_words(meta: dict[str, Any], extra: Iterable[str] = ()) -> set[str]
     allow.update(_norm(str(p.get("role", ""))) for p in meta.get("participants") or [])
     allow.discard("")
     return allow
+
+
+def protected_places(meta: dict[str, Any], extra: Iterable[str] = ()) -> list[str]:
+    """Place names that no replacement may touch, not even in part: the study area's gemeenten,
+    the gemeente and wijken of the sidecar and the caller's ``protected`` words."""
+    names = {*STUDY_AREA_PLACES, str(meta.get("gemeente", "")), *map(str, meta.get("wijken") or []), *map(str, extra)}
+    return sorted((n.strip() for n in names if len(n.strip()) >= 3), key=len, reverse=True)
+
+
+def place_ranges(text: str, places: Iterable[str]) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for p in places
+            for m in re.finditer(rf"(?<![\w\-]){re.escape(p)}(?![\w\-])", text)]
 
 
 def known_names(meta: dict[str, Any], extra_names: Iterable[str]) -> list[str]:
@@ -173,27 +187,35 @@ class Candidate:
     alias: str | None  # the full name whose pseudonym this span shares
 
 
+def _detected(text: str, spans: Iterable[detect.Span], meta: dict[str, Any],
+              protected: Iterable[str]) -> list[Candidate]:
+    """Detector spans that survive the study-word and protected-place filters."""
+    allow = protected_words(meta, protected)
+    places = place_ranges(text, protected_places(meta, protected))
+    out = []
+    for s in spans:
+        original = s.text(text)
+        if s.category in NAMED + ("STRAAT", "ADRES"):
+            if _is_study_word(original, s.category, allow) or \
+                    any(s.start < b and s.end > a for a, b in places):
+                continue
+        out.append(Candidate(s, original, original if s.category in NAMED else None))
+    return out
+
+
 def collect_names(text: str, spans: Iterable[detect.Span], meta: dict[str, Any], protected: Iterable[str],
                   found: dict[str, set[str]]) -> None:
     """Add the person and organisation names detected in ``text`` to ``found`` (for propagation)."""
-    allow = protected_words(meta, protected)
-    for s in spans:
-        if s.category in NAMED:
-            name = s.text(text).strip()
-            if name and not _is_study_word(name, s.category, allow):
-                found.setdefault(s.category, set()).add(name)
+    for c in _detected(text, spans, meta, protected):
+        if c.span.category in NAMED and c.original.strip():
+            found.setdefault(c.span.category, set()).add(c.original.strip())
 
 
 def candidates(text: str, spans: Iterable[detect.Span], meta: dict[str, Any], *, extra_names: Iterable[str] = (),
                found: dict[str, set[str]] | None = None, protected: Iterable[str] = ()) -> list[Candidate]:
     """Every span to replace in ``text`` before overlap resolution."""
     allow = protected_words(meta, protected)
-    out: list[Candidate] = []
-    for s in spans:
-        original = s.text(text)
-        if s.category in NAMED + ("STRAAT", "ADRES") and _is_study_word(original, s.category, allow):
-            continue
-        out.append(Candidate(s, original, original if s.category in NAMED else None))
+    out = _detected(text, spans, meta, protected)
     ids = meta.get("identifiers") or {}
     for street in sorted((str(x) for x in ids.get("streets") or []), key=len, reverse=True):
         for m in re.finditer(rf"(?<![\w]){re.escape(street)}(?:\s+{detect.HOUSE_NUMBER})?(?![\w])", text,
@@ -207,6 +229,7 @@ def candidates(text: str, spans: Iterable[detect.Span], meta: dict[str, Any], *,
         for term in terms:
             for m in _literal(term).finditer(text):
                 out.append(Candidate(detect.Span(m.start(), m.end(), cat, 5, "listed"), m.group(), full))
+    places = place_ranges(text, protected_places(meta, protected))
     for cat in NAMED:
         for full in sorted((found or {}).get(cat, ()), key=lambda x: (-len(x), x)):
             terms = [full]
@@ -214,7 +237,7 @@ def candidates(text: str, spans: Iterable[detect.Span], meta: dict[str, Any], *,
                 terms += [p for p in name_parts(full) if not _is_study_word(p, cat, allow)]
             for term in terms:
                 for m in _literal(term).finditer(text):
-                    if m.group()[0].isupper():
+                    if m.group()[0].isupper() and all(m.end() <= a or m.start() >= b for a, b in places):
                         out.append(Candidate(detect.Span(m.start(), m.end(), cat, 9 if cat == "PERSOON" else 10,
                                                          "propagated"), m.group(), full))
     return out

@@ -54,8 +54,9 @@ _TOKEN = object()
 elfproef = detect.elfproef
 
 def default_key_dir(corpus_name: str, fictional: bool) -> Path:
-    """Default key folder: a temporary folder for the fictional example, else a private home folder."""
-    base = Path(tempfile.gettempdir()) / "jeugdhulp_wijken_keys" if fictional \
+    """Default key folder: a temporary folder per method version for the fictional example (so
+    its pseudonyms match the shipped coding tables), else a private home folder."""
+    base = Path(tempfile.gettempdir()) / "jeugdhulp_wijken_keys" / f"method-{METHOD_VERSION}" if fictional \
         else Path.home() / ".jeugdhulp_wijken" / "keys"
     return base / re.sub(r"[^A-Za-z0-9_-]+", "_", corpus_name)
 
