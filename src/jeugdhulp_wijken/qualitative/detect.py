@@ -104,6 +104,9 @@ GEO_HEADS = {"hout", "veld", "park", "hof", "kwartier", "buurt", "wijk", "dorp",
              "land", "duin", "duinen", "hoeve", "bos", "meer", "zicht", "heuvel", "berg", "stad", "stadshart",
              "eiland", "weide", "akker", "horst", "broek", "veen", "lust", "rust", "binnenstad", "noord", "oost",
              "zuid", "west", "buiten", "binnen", "vliet", "kade", "poort"}
+#: Words that start a street name (``Laan van Meerdervoort``), never a person's name.
+STREET_WORDS = {"laan", "straat", "weg", "plein", "kade", "singel", "gracht", "dreef", "pad", "steeg", "dijk",
+                "burgemeester", "burg.", "president", "koningin", "koning", "prins", "prinses", "graaf"}
 #: First parts of compound place names (``Noord-Hofland``, ``Oud-Rijswijk``).
 GEO_PREFIXES = {"noord", "oost", "zuid", "west", "oud", "nieuw", "groot", "klein", "midden", "binnen", "buiten",
                 "hoog", "laag", "sint", "st"}
@@ -242,7 +245,9 @@ def looks_like_place(text: str, start: int, end: int) -> bool:
     (``Hof | van Delfland``), a compass or 'Oud-' compound, a ``-se`` adjective of a place, or a
     single word after ``in``/``uit``/``naar``."""
     words = text[start:end].split()
-    if words[0].casefold() in GEO_HEADS:
+    if words[0].casefold() in GEO_HEADS or words[0].casefold() in STREET_WORDS:
+        return True
+    if len(words) >= 2 and " ".join(words).casefold() in dutch_lists.phrases("street"):
         return True
     if len(words) >= 2 and words[-1].casefold() in GEO_HEADS and not PARTICLES & {w.casefold() for w in words}:
         return True
