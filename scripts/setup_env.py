@@ -53,6 +53,8 @@ def main() -> int:
     run(str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e", str(ROOT))
     run(str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL,
         "--display-name", "Python (jeugdhulp-wijken)")
+    # deduce's name lists ship in its wheel; build its lookup cache now rather than on first use
+    run(str(py), "-m", "jeugdhulp_wijken.qualitative.dutch_lists")
     STAMP.write_text(stamp() + "\n")
     print(f"Environment ready: {VENV} (kernel '{KERNEL}').")
     return 0

@@ -80,7 +80,13 @@ def build_trimmed_lookup(target: Path | None = None) -> Path:
     target = Path(target) if target else cache_dir()
     if (target / "cache").is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable user cache: build in the temporary folder instead
+        target = Path(tempfile.gettempdir()) / "jeugdhulp_wijken" / target.name
+        if (target / "cache").is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
         lookup = work / "lookup"
