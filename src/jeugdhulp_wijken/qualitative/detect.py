@@ -1,7 +1,7 @@
 """Finding identifiers in Dutch transcript text: rules, shipped lists and deduce.
 
 Every detector returns :class:`Span` objects (character offsets, a category, a priority and the
-detector that found it). :mod:`.pseudonymise` filters them against the study's own words,
+detector that found it). :mod:`.masking` filters them against the study's own words,
 resolves overlaps (lower ``priority`` first, then the longer span) and replaces them.
 
 Categories and detectors (priority in brackets):
@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
 
 from . import dutch_lists
 
@@ -65,7 +64,7 @@ NOT_ORG_WORDS = {"De", "Het", "Een", "Op", "In", "Bij", "Naar", "Die", "Dat", "D
 #: Dutch two-letter words that can follow a four-digit number (``in 2019 en``).
 DUTCH_PAIRS = {"en", "is", "op", "in", "de", "te", "om", "al", "na", "of", "er", "ze", "we", "je", "ik", "nu",
                "zo", "ja", "af", "uw", "ma", "di", "wo", "do", "vr", "za", "mn", "hè", "nl", "ca", "pm", "am",
-               "tm", "en", "ie", "me", "ga", "da", "u", "eh", "he", "oh", "ah", "nr"}
+               "tm", "ie", "me", "ga", "da", "eh", "he", "oh", "ah", "nr"}
 FORBIDDEN_POSTCODE_LETTERS = {"SA", "SD", "SS"}
 
 PATTERNS = {
@@ -129,12 +128,12 @@ class Span:
 
 
 def postcode_ok(match: re.Match) -> bool:
+    """Upper-case letters: a postcode unless SA/SD/SS (never issued); lower or mixed case: a postcode
+    unless a space separates a Dutch two-letter word (``in 2019 en``)."""
     letters = match.group("l")
     if letters.isupper():
         return letters not in FORBIDDEN_POSTCODE_LETTERS
-    if match.group("sp") and letters.lower() in DUTCH_PAIRS:
-        return False
-    return letters.lower() not in DUTCH_PAIRS or not match.group("sp")
+    return not (match.group("sp") and letters.lower() in DUTCH_PAIRS)
 
 
 def elfproef(digits: str) -> bool:
@@ -298,15 +297,6 @@ def is_place(name: str) -> bool:
 
 def is_common_word(word: str) -> bool:
     return dutch_lists.is_known(word, LEXICON)
-
-
-def resolve(spans: Iterable[Span]) -> list[Span]:
-    """Non-overlapping spans: lower priority number first, then the longer span, then the earlier."""
-    chosen: list[Span] = []
-    for s in sorted(spans, key=lambda s: (s.priority, -(s.end - s.start), s.start)):
-        if all(s.end <= c.start or s.start >= c.end for c in chosen):
-            chosen.append(s)
-    return sorted(chosen, key=lambda s: s.start)
 
 
 # --------------------------------------------------------------------------- residual check
