@@ -562,7 +562,7 @@ def test_synthetic_partial_coverage_is_analysed_within_its_coverage(synthetic_st
     assert set(group.frame["gemeente_code"]) <= set(analyses["region"].main.frame["gemeente_code"])
     assert set(nl.scopes["nl"].correlations["factor"]).isdisjoint(elan), "the national family holds no ELAN factor"
     assert set(group.correlations["factor"]) == set(elan) and (group.correlations["group_label"] != "Nederland").all()
-    assert "nl_elan_gebied_label" in nl.metrics["headline"]
+    assert nl.metrics["headline"]["nl_elan_gebied_coverage"].startswith("ELAN-gebied")
     # within JZ01 the ELAN factors cover the whole region and belong to its own family
     assert set(elan) <= set(analyses["region"].main.correlations["factor"])
     table = nl.factor_table.set_index("factor")

@@ -191,7 +191,7 @@ def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     for g, m in metrics["groups"].items():
         f = m.get("findings", {})
         joint = m.get("models", {}).get("joint", {})
-        out[f"{g}_label"] = m.get("coverage_label")
+        out[f"{g}_coverage"] = m.get("coverage_label")
         out[f"{g}_n_wijken"] = m.get("n_wijken")
         out[f"{g}_factors_analysed"] = len(m.get("factors_analysed", []))
         out[f"{g}_correlations_robust"] = ", ".join(x["factor"] for x in f.get("correlations", {}).get("robust", [])) \
