@@ -10,13 +10,16 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 export DATA_MIRROR
 
-.PHONY: setup reproduce demo test benchmark lab clean
+.PHONY: setup reproduce atlas demo test benchmark lab clean
 
 setup:
 	$(PYTHON) scripts/setup_env.py
 
 reproduce: setup
 	$(BIN)/jhw-reproduce $(ARGS)
+
+atlas: setup
+	$(BIN)/jhw-reproduce --region all $(ARGS)
 
 demo: setup
 	$(BIN)/jhw-reproduce --synthetic $(ARGS)

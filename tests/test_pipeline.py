@@ -1,4 +1,5 @@
-"""The pipeline runner: spec, parameters, caching, atomic outputs, failures, manifest."""
+"""The pipeline runner: spec, stages, regions, parameters and their schema, caching, atomic outputs,
+failures, manifest."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,11 @@ import nbformat
 import pytest
 import yaml
 
-from jeugdhulp_wijken import paths, pipeline
+from jeugdhulp_wijken import files, paths, pipeline
+from jeugdhulp_wijken.pipeline import schema
 
-STEP_NAMES = ["data_preparation", "scp_model", "local_factors", "qualitative_coding", "report"]
+STEP_NAMES = ["data_preparation", "scp_model", "local_factors_nl", "qualitative_coding", "region",
+              "local_factors_region", "report", "atlas"]
 
 
 def make_notebook(path: Path, body: str, params: str) -> None:
@@ -26,26 +29,39 @@ def make_notebook(path: Path, body: str, params: str) -> None:
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    """A two-step pipeline in a temporary root: step one writes a file, step two reads it."""
+def tiny(tmp_path, monkeypatch):
+    """A shared step, a per-region step and a closing step in a temporary root."""
+    monkeypatch.setitem(schema.SCHEMA, "value", schema.Param("int", minimum=0, maximum=100))
+    monkeypatch.setitem(schema.SCHEMA, "fail", schema.Param("bool"))
+    monkeypatch.setitem(schema.SCHEMA, "data_files", schema.Param("factor_files"))
     (tmp_path / "nb").mkdir()
     make_notebook(tmp_path / "nb" / "one.ipynb",
                   "from pathlib import Path\n"
-                  "Path(output_dir, 'result.txt').write_text(str(value))\n"
+                  "extra = sum(len(Path(f).read_text()) for f in data_files)\n"
+                  "Path(output_dir, 'result.txt').write_text(str(value + extra))\n"
                   "assert not fail, 'deliberately broken'\n",
-                  'output_dir = "out"\nfigures_dir = "fig"\nvalue = 1\nfail = False\nregion = "X"\n')
+                  'output_dir = "out"\nfigures_dir = "fig"\nvalue = 1\nfail = False\ndata_files = []\n')
     make_notebook(tmp_path / "nb" / "two.ipynb",
                   "from pathlib import Path\n"
-                  "text = Path(input_dir, 'result.txt').read_text()\n"
-                  "Path(output_dir, 'double.txt').write_text(str(2 * int(text)))\n",
-                  'input_dir = "in"\noutput_dir = "out"\n')
+                  "text = Path(national_dir, 'result.txt').read_text()\n"
+                  "Path(output_dir, 'double.txt').write_text(f'{region}:{2 * int(text)}')\n",
+                  'national_dir = "in"\noutput_dir = "out"\nregion = "X"\n')
+    make_notebook(tmp_path / "nb" / "three.ipynb",
+                  "from pathlib import Path\n"
+                  "Path(output_dir, 'summary.txt').write_text(Path(national_dir, 'result.txt').read_text())\n",
+                  'national_dir = "in"\noutput_dir = "out"\n')
     spec = {
         "defaults": {"region": "Testland"},
+        "stages": {"national": {"derived": "{derived}/national"},
+                   "regional": {"derived": "{derived}/{region}", "per_region": True},
+                   "atlas": {"derived": "{figures}/atlas"}},
         "steps": [
-            {"name": "one", "notebook": "nb/one.ipynb", "output_dir": "{derived}/{region}",
-             "parameters": {"value": 1}, "inputs": [], "outputs": ["result.txt"]},
-            {"name": "two", "notebook": "nb/two.ipynb", "output_dir": "{derived}/{region}",
-             "inputs": ["{derived}/{region}/result.txt"], "outputs": ["double.txt"]},
+            {"name": "one", "notebook": "nb/one.ipynb", "stage": "national", "parameters": {"value": 1},
+             "inputs": ["live:cbs_83765ned_full"], "outputs": ["result.txt"]},
+            {"name": "two", "notebook": "nb/two.ipynb", "stage": "regional",
+             "inputs": ["national:result.txt"], "outputs": ["double.txt"]},
+            {"name": "three", "notebook": "nb/three.ipynb", "stage": "atlas",
+             "inputs": ["national:result.txt"], "outputs": ["summary.txt"]},
         ]}
     spec_path = tmp_path / "pipeline.yml"
     spec_path.write_text(yaml.safe_dump(spec))
@@ -55,81 +71,171 @@ def tiny(tmp_path):
 
 
 def run_tiny(spec, ctx, **kw):
+    kw.setdefault("check_regions", False)
     return pipeline.run(spec, ctx, fetch=False, progress=False, **kw)
 
 
-def test_real_spec_lists_the_study_steps_in_order():
+def statuses(manifest):
+    return [(s["name"], s.get("region"), s["status"]) for s in manifest["steps"]]
+
+
+def test_real_spec_lists_the_study_steps_in_order_with_catalog_outputs():
+    from jeugdhulp_wijken import catalog
+
     spec = pipeline.load_spec()
     assert [s.name for s in spec.steps] == STEP_NAMES
     for s in spec.steps:
         assert (paths.ROOT / s.notebook).is_file(), s.notebook
-        assert s.outputs, f"step {s.name} declares no outputs"
+        assert s.outputs and set(s.outputs) <= set(catalog.CATALOG), s.name
+    assert [s.name for s in spec.steps if spec.per_region(s)] == ["region", "local_factors_region", "report"]
 
 
-def test_real_spec_parameters_are_declared_by_the_notebooks():
+def test_real_spec_parameters_are_declared_by_the_notebooks_and_have_a_schema():
     spec = pipeline.load_spec()
-    plans = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False))
-    assert [p.step.name for p in plans] == STEP_NAMES
-    for plan in plans:
-        declared = pipeline.notebook_parameters(plan.notebook)
-        assert set(plan.parameters) <= set(declared)
-        assert Path(plan.parameters["output_dir"]).is_absolute()
+    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False))
+    assert [p.step.name for p in plan.all()] == STEP_NAMES
+    for p in plan.all():
+        declared = pipeline.notebook_parameters(p.notebook)
+        assert set(p.parameters) <= set(declared)
+        assert set(declared) <= set(schema.SCHEMA), f"{p.step.notebook}: parameters without a schema"
+        assert Path(p.parameters["output_dir"]).is_absolute()
+        assert ("region" in p.parameters) == spec.per_region(p.step), p.step.name
 
 
-def test_run_writes_outputs_manifest_and_serves_second_run_from_cache(tiny):
+def test_run_writes_outputs_and_a_repo_relative_manifest_and_serves_the_second_run_from_cache(tiny):
     spec, ctx = tiny
     first = run_tiny(spec, ctx)
-    out = ctx.derived / "testland"
-    assert (out / "result.txt").read_text() == "1"
-    assert (out / "double.txt").read_text() == "2"
-    assert [s["status"] for s in first["steps"]] == ["ran", "ran"]
+    assert (ctx.derived / "national" / "result.txt").read_text() == "1"
+    assert (ctx.derived / "testland" / "double.txt").read_text() == "Testland:2"
+    assert (ctx.figures / "atlas" / "summary.txt").read_text() == "1"
+    assert statuses(first) == [("one", None, "ran"), ("two", "testland", "ran"), ("three", None, "ran")]
     manifest = json.loads((ctx.runs / first["run_id"] / "manifest.json").read_text())
     assert manifest["status"] == "ok"
     assert set(manifest["packages"]) >= {"pandas", "papermill", "statsmodels", "geopandas"}
-    step_two = manifest["steps"][1]
-    assert step_two["inputs"] == {str(out / "result.txt"): pipeline.sha256_file(out / "result.txt")}
-    assert step_two["outputs"] == {str(out / "double.txt"): pipeline.sha256_file(out / "double.txt")}
-    assert step_two["duration_s"] > 0
-    assert Path(step_two["executed_notebook"]).is_file()
+    two = manifest["steps"][1]
+    assert two["inputs"] == {"derived/national/result.txt":
+                             files.sha256_file(ctx.derived / "national" / "result.txt")}
+    assert two["outputs"] == {"derived/testland/double.txt":
+                              files.sha256_file(ctx.derived / "testland" / "double.txt")}
+    assert not any(str(ctx.root) in json.dumps(s) for s in manifest["steps"]), "paths must be repo-relative"
+    assert (ctx.root / two["executed_notebook"]).is_file()
 
     second = run_tiny(spec, ctx)
-    assert [s["status"] for s in second["steps"]] == ["cached", "cached"]
+    assert [s["status"] for s in second["steps"]] == ["cached", "cached", "cached"]
     forced = run_tiny(spec, ctx, force=True, only=["two"])
-    assert [s["status"] for s in forced["steps"]] == ["ran"]
+    assert statuses(forced) == [("two", "testland", "ran")]
 
 
-def test_changed_parameter_invalidates_cache_of_that_step_and_its_dependants(tiny):
+def test_regions_run_in_parallel_workers_and_share_the_national_stage(tiny):
+    spec, ctx = tiny
+    first = run_tiny(spec, ctx, regions=["Alpha", "Beta"], jobs=2)
+    assert sorted(statuses(first)) == sorted([("one", None, "ran"), ("two", "alpha", "ran"),
+                                              ("two", "beta", "ran"), ("three", None, "ran")])
+    assert (ctx.derived / "beta" / "double.txt").read_text() == "Beta:2"
+    second = run_tiny(spec, ctx, regions=["Gamma"])
+    assert statuses(second) == [("one", None, "cached"), ("two", "gamma", "ran"), ("three", None, "cached")]
+
+
+def test_changed_parameter_invalidates_the_step_and_its_dependants(tiny):
     spec, ctx = tiny
     run_tiny(spec, ctx)
     again = run_tiny(spec, ctx, overrides={"value": 5})
-    assert [s["status"] for s in again["steps"]] == ["ran", "ran"]
-    assert (ctx.derived / "testland" / "double.txt").read_text() == "10"
+    assert [s["status"] for s in again["steps"]] == ["ran", "ran", "ran"]
+    assert (ctx.derived / "testland" / "double.txt").read_text() == "Testland:10"
+
+
+def test_adding_the_optional_live_table_reruns_the_steps_that_read_it(tiny):
+    from jeugdhulp_wijken import sources
+
+    spec, ctx = tiny
+    run_tiny(spec, ctx)
+    live = sources.raw_path("cbs_83765ned_full", ctx.raw)
+    live.parent.mkdir(parents=True)
+    live.write_text("a,b\n1,2\n")
+    again = run_tiny(spec, ctx)
+    assert statuses(again)[0] == ("one", None, "ran")
+    live.write_text("a,b\n1,3\n")
+    assert statuses(run_tiny(spec, ctx))[0] == ("one", None, "ran")
+    assert statuses(run_tiny(spec, ctx))[0] == ("one", None, "cached")
+
+
+@pytest.mark.parametrize("form", ["absolute", "repo-relative", "notebooks-relative"])
+def test_editing_a_user_factor_file_or_its_sidecar_reruns_the_step(tiny, form):
+    spec, ctx = tiny
+    folder = paths.DERIVED / f"_test_factor_file_{form}"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        csv, yml = folder / "f.csv", folder / "f.yml"
+        csv.write_text("wijk_code,x\nWK000101,1\n")
+        yml.write_text("title: test\n")
+        given = {"absolute": str(csv), "repo-relative": str(csv.relative_to(paths.ROOT)),
+                 "notebooks-relative": "../" + str(csv.relative_to(paths.ROOT))}[form]
+        over = {"data_files": [given]}
+        assert statuses(run_tiny(spec, ctx, overrides=over))[0][2] == "ran"
+        assert statuses(run_tiny(spec, ctx, overrides=over))[0][2] == "cached"
+        yml.write_text("title: changed sidecar\n")
+        assert statuses(run_tiny(spec, ctx, overrides=over))[0][2] == "ran"
+        csv.write_text("wijk_code,x\nWK000101,2\n")
+        assert statuses(run_tiny(spec, ctx, overrides=over))[0][2] == "ran"
+    finally:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_deliberately_broken_step_stops_run_and_keeps_previous_outputs(tiny):
     spec, ctx = tiny
     run_tiny(spec, ctx)
-    result = ctx.derived / "testland" / "result.txt"
+    result = ctx.derived / "national" / "result.txt"
     with pytest.raises(pipeline.StepFailed) as info:
         run_tiny(spec, ctx, overrides={"fail": True, "value": 7})
     message = str(info.value)
     assert "nb/one.ipynb" in message and "cell" in message
     assert "AssertionError" in message and "deliberately broken" in message
-    executed = Path(message.split("traceback is ")[1].splitlines()[0])
+    executed = ctx.root / message.split("traceback is ")[1].splitlines()[0]
     assert executed.is_file()
     assert result.read_text() == "1", "a failed step must not replace the last good output"
     failed = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
     assert failed["status"] == "failed" and failed["steps"][-1]["status"] == "failed"
 
 
-def test_missing_declared_output_is_a_failure(tiny, tmp_path):
+@pytest.mark.parametrize("override,words", [
+    ({"value": -3}, ["value=-3", "[0, 100]"]), ({"value": "abc"}, ["value='abc'", "whole number"]),
+    ({"fail": "maybe"}, ["fail='maybe'", "true or false"]),
+    ({"data_files": "/x.csv"}, ["data_files='/x.csv'", "list of file paths"]),
+    ({"data_files": ["/no/such/file.csv"]}, ["data_files[0]", "no such file"])])
+def test_bad_parameter_values_are_refused_before_anything_runs(tiny, override, words):
     spec, ctx = tiny
+    run_tiny(spec, ctx)
+    before = {p: p.read_bytes() for p in ctx.derived.rglob("*.txt")}
+    runs_before = set(ctx.runs.iterdir())
+    with pytest.raises(pipeline.PipelineError) as info:
+        run_tiny(spec, ctx, overrides=override)
+    for w in words:
+        assert w in str(info.value)
+    assert {p: p.read_bytes() for p in ctx.derived.rglob("*.txt")} == before
+    assert set(ctx.runs.iterdir()) == runs_before, "nothing may run"
+
+
+def test_schema_of_the_study_parameters():
+    check = schema.check_value
+    assert check("alpha", 0.05) == 0.05
+    for name, value in [("alpha", -3), ("with_variants", "maybe"), ("missing_indicator_min_share", "abc"),
+                        ("factor_files", "/x.csv"), ("lang", "fr"), ("scope", "world"), ("min_clusters", 2.5)]:
+        with pytest.raises(pipeline.PipelineError, match=name):
+            check(name, value)
+    with pytest.raises(pipeline.PipelineError, match="no schema"):
+        check("nosuch", 1)
+
+
+def test_missing_declared_output_is_a_failure(tiny):
+    spec, ctx = tiny
+    step = spec.steps[0]
     bad = pipeline.Spec(spec.path, spec.defaults, {}, (
-        pipeline.Step("one", "nb/one.ipynb", "{derived}/{region}", "{derived}/{region}", {},
-                      (), ("result.txt", "never_written.csv")),))
+        pipeline.Step(step.name, step.notebook, "national", {}, (), ("result.txt", "never_written.csv")),),
+        spec.stages)
     with pytest.raises(pipeline.StepFailed, match="never_written.csv"):
         run_tiny(bad, ctx)
-    assert not (ctx.derived / "testland" / "result.txt").exists()
+    assert not (ctx.derived / "national" / "result.txt").exists()
 
 
 def test_unknown_parameter_is_refused_with_the_valid_names(tiny):
@@ -137,13 +243,15 @@ def test_unknown_parameter_is_refused_with_the_valid_names(tiny):
     with pytest.raises(pipeline.PipelineError) as info:
         pipeline.plan_run(spec, ctx, overrides={"nosuch": 1})
     text = str(info.value)
-    assert "nosuch" in text and "value" in text and "fail" in text and "input_dir" in text
+    assert "nosuch" in text and "value" in text and "fail" in text and "national_dir" in text
 
 
-def test_unknown_step_is_refused(tiny):
+def test_unknown_step_and_an_empty_selection_are_refused(tiny):
     spec, ctx = tiny
     with pytest.raises(pipeline.PipelineError, match="Steps in"):
         pipeline.plan_run(spec, ctx, only=["nosuch"])
+    with pytest.raises(pipeline.PipelineError, match="No step to run"):
+        pipeline.plan_run(spec, ctx, start="three", only=["one"])
 
 
 def test_missing_input_names_the_file_and_what_to_do(tiny):
@@ -152,12 +260,52 @@ def test_missing_input_names_the_file_and_what_to_do(tiny):
         run_tiny(spec, ctx, only=["two"])
 
 
+def test_an_interrupted_run_says_so_in_its_manifest(tiny, monkeypatch):
+    from jeugdhulp_wijken.pipeline import runner
+
+    spec, ctx = tiny
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "execute_step", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(spec, ctx)
+    manifest = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["steps"][-1]["status"] == "failed"
+
+
+def test_cli_turns_ctrl_c_into_one_line(monkeypatch, capsys):
+    from jeugdhulp_wijken.pipeline import cli
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupt)
+    assert cli.main(["--no-fetch", "--synthetic"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Interrupted") and len(err.splitlines()) == 1
+
+
 def test_cli_refuses_unknown_parameter_with_list_of_valid_ones():
     proc = subprocess.run([sys.executable, "-m", "jeugdhulp_wijken.pipeline", "--param", "nosuch=1",
-                           "--no-fetch"], capture_output=True, text=True, cwd="/")
+                           "--no-fetch", "--synthetic"], capture_output=True, text=True, cwd="/")
     assert proc.returncode == 1
     assert "Unknown parameter(s) ['nosuch']" in proc.stderr
-    assert "region" in proc.stderr and "data_preparation:" in proc.stderr
+    assert "data_preparation:" in proc.stderr
+
+
+def test_unknown_region_in_a_list_is_refused_naming_it_before_anything_runs(tmp_path):
+    ctx = pipeline.Context.make(True, derived=tmp_path / "d", figures=tmp_path / "f", runs=tmp_path / "r",
+                                raw=tmp_path / "raw")
+    assert pipeline.resolve_regions(["JZ01", "all"], ctx)[:2] == ["JZ01", "NL"]
+    with pytest.raises(pipeline.PipelineError) as info:
+        pipeline.resolve_regions(["JZ01", "JZ99", "Nowhere"], ctx)
+    text = str(info.value)
+    assert "'JZ99'" in text and "'Nowhere'" in text and "--list-regions" in text
+    assert len(text) < 400, "a short hint, not a dump of every name"
+    assert not (tmp_path / "d").exists() and not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -173,10 +321,10 @@ def test_parse_param_rejects_malformed():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("Haaglanden", "Haaglanden"), ("JZ01", "JZ01"), ("GM0518", ["GM0518"]),
-    ("GM0518,GM0503", ["GM0518", "GM0503"])])
-def test_parse_region(text, expected):
-    assert pipeline.parse_region(text) == expected
+    ("Haaglanden", ["Haaglanden"]), ("JZ24,JZ29", ["JZ24", "JZ29"]), ("all", ["all"]),
+    ("GM0518+GM0503", [["GM0518", "GM0503"]]), ("JZ01, GM0518+GM0503", ["JZ01", ["GM0518", "GM0503"]])])
+def test_parse_regions(text, expected):
+    assert pipeline.parse_regions(text) == expected
 
 
 @pytest.mark.parametrize("region,slug", [
@@ -197,29 +345,15 @@ def test_synthetic_artefacts_carry_the_prefix(tmp_path):
     assert paths.artefact(tmp_path, "x.json", synthetic=False).name == "x.json"
 
 
-def test_report_step_takes_every_registered_figure_of_the_other_steps_as_input(tmp_path):
+def test_report_step_takes_every_registered_figure_of_the_steps_before_it_as_input(tmp_path):
     from jeugdhulp_wijken import figures
 
+    spec = pipeline.load_spec()
     ctx = pipeline.Context.make(True, derived=tmp_path / "d", figures=tmp_path / "f", runs=tmp_path / "r",
                                 raw=tmp_path / "raw")
-    plan = pipeline.plan_run(pipeline.load_spec(), ctx, only=["report"])[0]
-    expected = [f for fig in figures.load_registry().values()
-                for f in figures.figure_files(fig, tmp_path / "f" / ("qualitative" if fig.step == "qualitative_coding"
-                                                                     else "jz01"), True)]
-    assert set(expected) <= set(plan.inputs)
-
-
-def test_path_parameters_hash_user_folders_but_not_pipeline_folders(tmp_path):
-    user, managed = tmp_path / "transcripts", tmp_path / "derived" / "qualitative"
-    user.mkdir()
-    managed.mkdir(parents=True)
-    (user / "a.txt").write_text("one")
-    (managed / "x.csv").write_text("1")
-    params = {"transcripts_dir": str(user), "qualitative_dir": str(managed)}
-    own = [managed / "05_report.md"]
-    first = pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",))
-    (managed / "x.csv").write_text("2")           # a pipeline folder: covered by declared inputs
-    (managed / "05_report.md").write_text("own")  # the step's own output
-    assert pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",)) == first
-    (user / "a.txt").write_text("two")            # a user's folder changed: the step must rerun
-    assert pipeline._path_param_hashes(params, tmp_path, own, (tmp_path / "derived",)) != first
+    plan = pipeline.plan_run(spec, ctx, only=["report"]).regions["jz01"][0]
+    folders = {s.name: ("jz01" if spec.per_region(s) else spec.stages[s.stage].name) for s in spec.steps}
+    before = [s.name for s in spec.steps][:[s.name for s in spec.steps].index("report")]
+    expected = [f for fig in figures.load_registry().values() if fig.step in before
+                for f in figures.figure_files(fig, tmp_path / "f" / folders[fig.step], True)]
+    assert expected and set(expected) <= set(plan.inputs)

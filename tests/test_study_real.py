@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from jeugdhulp_wijken import figures, paths, pipeline
+from jeugdhulp_wijken import catalog, figures, paths, pipeline
 
 from _data_helpers import real_study_context
 
@@ -49,11 +49,13 @@ def test_national_and_study_area_tables(real_run):
 
 def test_every_registered_figure_and_the_report_exist(real_run):
     _, ctx, _ = real_run
-    report = (ctx.figures / "haaglanden" / "05_report.md").read_text()
-    for fig in figures.load_registry().values():
-        assert fig.id in report
+    report = catalog.path("report_html", ctx.figures / "haaglanden").read_text(encoding="utf-8")
+    key = catalog.read("key_numbers", ctx.figures / "haaglanden")
+    for fig in key["figures"]:
+        assert f'data-figure-id="{fig["id"]}"' in report
+    assert {f["id"] for f in key["figures"]} >= {f.id for f in figures.load_registry().values()
+                                                 if f.step not in ("atlas",)}
     assert "SYNTHETISCHE" not in report
-    key = json.loads((ctx.figures / "haaglanden" / "05_key_numbers.json").read_text())
     assert key["deviations"], "the report must state the deviations from the published study"
 
 
@@ -82,13 +84,18 @@ def test_published_figures_and_replication_targets(real_run):
         assert scope["moran"]["before"]["n"] > 0
 
 
-def test_report_states_deviations_of_every_step(real_run):
+def test_report_states_deviations_and_the_published_figures(real_run):
     _, ctx, _ = real_run
-    key = json.loads((ctx.figures / "haaglanden" / "05_key_numbers.json").read_text())
+    key = catalog.read("key_numbers", ctx.figures / "haaglanden")
     steps_with_deviations = {d["step"] for d in key["deviations"]}
-    assert steps_with_deviations == {"data_preparation", "scp_model", "local_factors", "qualitative_coding"}
-    assert key["scp_model"]["published_haaglanden_expected"].endswith("vs published 11.5")
-    assert key["qualitative_coding"]["corpus_fictional"] is True
+    assert {"data_preparation", "scp_model", "local_factors", "qualitative_coding"} <= steps_with_deviations
+    rows = {r["figure"]: r for r in key["published_vs_reproduced"]}
+    assert [rows[f]["published"]["text"] for f in ("nl_observed", "haaglanden_observed", "haaglanden_expected",
+                                                   "haaglanden_share_differing")] == ["10,3%", "11,7%", "11,5%", "40%"]
+    assert rows["nl_observed"]["aggregation"] == "observed_weighted"
+    assert all(rows[f]["aggregation"] for f in rows)
+    report = catalog.path("report_html", ctx.figures / "haaglanden").read_text(encoding="utf-8")
+    assert "bijna 40%" in report and "11,7%" in report and "r = 0,99" in report
 
 
 def test_local_factor_step_takes_a_user_supplied_factor_file(real_run, tmp_path):

@@ -1,10 +1,13 @@
-"""Benchmark the pipeline: cold run, cached re-run, per-step times, notebook overhead.
+"""Benchmark the pipeline, all figures measured in one run on this machine.
 
-The notebook overhead ratio compares the pipeline run through papermill (a kernel per
-notebook, cell-by-cell execution, executed notebooks written to disk) with the same code
-cells executed in one plain Python process: each notebook's parameters cell, then the
-runner's parameters, then the remaining code cells, in order. Both are repeated (default
-twice) and the fastest repetition of each step counts.
+* cold single-region run (national stage included; data present), and its cached re-run;
+* a second region after the first (only the regional stage runs);
+* the cold run of every region (``--region all``: national stage, 42 jeugdzorgregio's, the study
+  area and NL, the atlas), and its ratio to the cold single-region run;
+* how fast a list with an unknown region is refused (a fresh ``jhw-reproduce`` process);
+* the notebook overhead: the single-region steps through papermill against the same code cells
+  in one plain Python process.
+Repetitions: the fastest counts, as usual for timings on a shared machine.
 """
 from __future__ import annotations
 
@@ -22,6 +25,10 @@ from typing import Any
 import nbformat
 
 from . import paths, pipeline
+
+#: Targets (from the issues); the printout compares each measured figure with its target.
+TARGETS = {"all_regions_over_single": 8.0, "second_region_s": 5.0, "unknown_region_s": 2.0,
+           "cached_rerun_s": 3.0, "overhead_ratio": 1.5}
 
 
 def machine() -> str:
@@ -56,7 +63,9 @@ def execute_inline(plan: pipeline.StepPlan) -> float:
     nb = nbformat.read(plan.notebook, as_version=4)
     ns: dict[str, Any] = {"__name__": "__main__", "display": display}
     t0 = time.perf_counter()
-    Path(plan.parameters.get("output_dir", plan.output_dir)).mkdir(parents=True, exist_ok=True)
+    for key in ("output_dir", "figures_dir"):
+        if key in plan.parameters:
+            Path(plan.parameters[key]).mkdir(parents=True, exist_ok=True)
     with _cwd(paths.NOTEBOOKS), open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         for cell in nb.cells:
             if cell.cell_type != "code":
@@ -79,82 +88,104 @@ def plain_python_run(synthetic: bool, region: str | None, root: Path) -> dict[st
 
 def _plain_steps(synthetic: bool, region: str | None, root: Path) -> dict[str, float]:
     spec = pipeline.load_spec()
-    ctx = pipeline.Context.make(synthetic, derived=root / "derived", figures=root / "figures", runs=root / "runs",
-                                raw=None)
-    plain = {}
-    for plan in pipeline.plan_run(spec, ctx, region=region):
-        for key in ("output_dir", "figures_dir"):
-            if key in plan.parameters:
-                Path(plan.parameters[key]).mkdir(parents=True, exist_ok=True)
-        plain[plan.step.name] = execute_inline(plan)
-    return plain
+    ctx = pipeline.Context.make(synthetic, derived=root / "derived", figures=root / "figures", runs=root / "runs")
+    return {plan.label: execute_inline(plan) for plan in pipeline.plan_run(spec, ctx, region=region).all()}
 
 
-def run_benchmark(synthetic: bool = False, region: str | None = None, mirror: str | None = None,
-                  repeats: int = 2) -> dict:
-    """Time the pipeline ``repeats`` times (cold, through papermill) and the same cells in plain
-    Python ``repeats`` times (each in a fresh process); per step the fastest repetition counts,
-    as usual for timings on a shared machine."""
+def _timed(fn) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def unknown_region_seconds(synthetic: bool) -> tuple[float, str]:
+    """Wall time of ``jhw-reproduce --region <known>,JZ99`` in a fresh process (it must be refused)."""
+    args = [sys.executable, "-m", "jeugdhulp_wijken.pipeline", "--region", "JZ01,JZ99", "--no-fetch"]
+    if synthetic:
+        args.append("--synthetic")
+    proc, seconds = _timed(lambda: subprocess.run(args, capture_output=True, text=True, cwd=paths.ROOT))
+    if proc.returncode == 0 or "JZ99" not in proc.stderr:
+        raise RuntimeError(f"an unknown region was not refused: {proc.stderr[-500:]}")
+    return seconds, proc.stderr.strip().splitlines()[-1]
+
+
+def run_benchmark(synthetic: bool = False, region: str | None = None, second: str | None = None,
+                  mirror: str | None = None, repeats: int = 1, jobs: int | None = None) -> dict:
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     spec = pipeline.load_spec()
-    colds, cold_runs, plains = [], [], []
+    region = region or (spec.synthetic if synthetic else spec.defaults).get("region")
+    second = second or ("JZ02" if synthetic else "JZ29")
+    singles, all_runs, seconds_region, plains = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="jhw-bench-") as tmp:
         tmp = Path(tmp)
-        ctx = pipeline.Context.make(synthetic, derived=tmp / "derived", figures=tmp / "figures",
-                                    runs=tmp / "runs")
-        pipeline.prepare_data(ctx, mirror, online=True)  # data present before timing
+
+        def ctx_in(name: str) -> pipeline.Context:
+            return pipeline.Context.make(synthetic, derived=tmp / name / "derived", figures=tmp / name / "figures",
+                                         runs=tmp / name / "runs", raw=tmp / "raw")
+
+        pipeline.prepare_data(ctx_in("single"), mirror, online=True)  # data present before timing
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            cold_runs.append(pipeline.run(spec, ctx, region=region, force=True, fetch=False, progress=False))
-            colds.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        cached = pipeline.run(spec, ctx, region=region, fetch=False, progress=False)
-        cached_s = time.perf_counter() - t0
-        # what a second `jhw-reproduce` does: verify the raw files' sha256, then the cached steps
-        t0 = time.perf_counter()
-        pipeline.run(spec, ctx, region=region, fetch=True, mirror=mirror, progress=False)
-        cached_checked_s = time.perf_counter() - t0
+            ctx = ctx_in("single")
+            manifest, s = _timed(lambda: pipeline.run(spec, ctx, region=region, force=True, fetch=False,
+                                                      progress=False))
+            singles.append((s, manifest))
+            _, s2 = _timed(lambda: pipeline.run(spec, ctx, region=second, fetch=False, progress=False))
+            seconds_region.append(s2)
+        cached, cached_s = _timed(lambda: pipeline.run(spec, ctx_in("single"), region=region, fetch=False,
+                                                       progress=False))
+        for _ in range(repeats):
+            ctx = ctx_in("all")
+            manifest, s = _timed(lambda: pipeline.run(spec, ctx, regions=["all"], force=True, fetch=False,
+                                                      progress=False, jobs=jobs))
+            all_runs.append((s, manifest))
+        unknown_s, unknown_message = unknown_region_seconds(synthetic)
         for i in range(repeats):
             plains.append(plain_python_run(synthetic, region, tmp / f"plain{i}"))
-    cold_s = min(colds)
-    names = [s["name"] for s in cold_runs[0]["steps"]]
-    steps = {n: min(next(s["duration_s"] for s in r["steps"] if s["name"] == n) for r in cold_runs) for n in names}
-    plain = {n: min(p[n] for p in plains) for n in plains[0]}
-    papermill_total = sum(steps.values())
-    plain_total = sum(plain.values())
+    single_s, single_manifest = min(singles, key=lambda x: x[0])
+    all_s, all_manifest = min(all_runs, key=lambda x: x[0])
+    per_step = {f"{s['name']}" + (f" [{s['region']}]" if s.get("region") else ""): s["duration_s"]
+                for s in single_manifest["steps"]}
+    plain = {k: min(p[k] for p in plains) for k in plains[0]}
+    papermill_total, plain_total = sum(per_step.values()), sum(plain.values())
     return {
-        "machine": machine(), "synthetic": synthetic, "region": region or "default",
-        "repeats": repeats, "cold_full_runs_s": [round(c, 2) for c in colds],
-        "cold_full_run_s": round(cold_s, 2), "cached_rerun_s": round(cached_s, 2),
-        "cached_rerun_with_raw_check_s": round(cached_checked_s, 2),
+        "machine": machine(), "synthetic": synthetic, "region": region, "second_region": second,
+        "repeats": repeats, "jobs": jobs or os.cpu_count(),
+        "cold_single_region_s": round(single_s, 2), "cached_rerun_s": round(cached_s, 2),
         "cached_statuses": [s["status"] for s in cached["steps"]],
-        "per_step_s": steps, "plain_python_per_step_s": {k: round(v, 2) for k, v in plain.items()},
+        "second_region_s": round(min(seconds_region), 2),
+        "cold_all_regions_s": round(all_s, 2), "n_regions": len(all_manifest["regions"]),
+        "all_regions_over_single": round(all_s / single_s, 2),
+        "unknown_region_s": round(unknown_s, 2), "unknown_region_message": unknown_message,
+        "per_step_s": per_step, "plain_python_per_step_s": {k: round(v, 2) for k, v in plain.items()},
         "overhead_ratio": round(papermill_total / plain_total, 2) if plain_total else None,
-        "targets": {"cold_full_run_s": 60, "cached_rerun_s": 3, "overhead_ratio": 1.5},
+        "targets": TARGETS,
     }
 
 
 def report(result: dict) -> str:
     t = result["targets"]
 
-    def mark(value, target):
-        return "meets target" if value is not None and value <= target else "ABOVE target"
+    def mark(key: str) -> str:
+        value = result[key]
+        return f"target <= {t[key]}: " + ("meets target" if value is not None and value <= t[key] else "ABOVE target")
 
     lines = [f"Machine: {result['machine']}",
-             f"Data: {'synthetic study' if result['synthetic'] else 'real 2017 data'}, region {result['region']}",
-             f"Repetitions: {result['repeats']} (fastest counts; cold runs: "
-             f"{', '.join(f'{c:.1f}' for c in result['cold_full_runs_s'])} s)",
-             f"Cold full run (data present): {result['cold_full_run_s']:.1f} s "
-             f"(target <= {t['cold_full_run_s']} s: {mark(result['cold_full_run_s'], t['cold_full_run_s'])})",
-             f"Cached re-run:                {result['cached_rerun_s']:.1f} s "
-             f"(target <= {t['cached_rerun_s']} s: {mark(result['cached_rerun_s'], t['cached_rerun_s'])}); "
+             f"Data: {'synthetic study' if result['synthetic'] else 'real 2017 data'}; repetitions "
+             f"{result['repeats']} (fastest counts); {result['jobs']} worker(s) for the regions",
+             f"Cold single-region run ({result['region']}, national stage included): "
+             f"{result['cold_single_region_s']:.1f} s",
+             f"Cached re-run:                 {result['cached_rerun_s']:.1f} s ({mark('cached_rerun_s')}); "
              f"steps {result['cached_statuses']}",
-             f"Cached re-run with the sha256 check of every raw file (what a second jhw-reproduce does): "
-             f"{result['cached_rerun_with_raw_check_s']:.1f} s",
-             "Per step (papermill | plain Python):"]
+             f"Second region ({result['second_region']}) after the first: {result['second_region_s']:.1f} s "
+             f"({mark('second_region_s')})",
+             f"Cold run of all {result['n_regions']} regions with the atlas: {result['cold_all_regions_s']:.1f} s",
+             f"All regions / single region:   {result['all_regions_over_single']:.2f} ({mark('all_regions_over_single')})",
+             f"Unknown region refused in:     {result['unknown_region_s']:.2f} s ({mark('unknown_region_s')}): "
+             f"{result['unknown_region_message']}",
+             "Per step of the single-region run (papermill | plain Python):"]
     for name, sec in result["per_step_s"].items():
-        lines.append(f"  {name:<22} {sec:7.1f} s | {result['plain_python_per_step_s'].get(name, float('nan')):7.1f} s")
+        lines.append(f"  {name:<34} {sec:7.1f} s | {result['plain_python_per_step_s'].get(name, float('nan')):7.1f} s")
     lines.append(f"Notebook overhead ratio (papermill / plain Python): {result['overhead_ratio']} "
-                 f"(target <= {t['overhead_ratio']}: {mark(result['overhead_ratio'], t['overhead_ratio'])})")
+                 f"({mark('overhead_ratio')})")
     return "\n".join(lines)

@@ -78,6 +78,7 @@ _ENTRIES: tuple[tuple[str, str, str], ...] = (
     # regional stage: the report (notebook 06)
     ("report_html", "rapport.html", "the region's study report"),
     ("key_numbers", "06_key_numbers.json", "every number the report cites"),
+    ("report_pdf", "rapport.pdf", "the region's report printed to PDF (optional, needs Chromium)"),
     # atlas (notebook 07)
     ("atlas_table", "atlas_regions.csv", "per-region numbers of the atlas"),
     ("atlas_html", "atlas.html", "the atlas of all jeugdzorgregio's"),

@@ -171,6 +171,16 @@ def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: s
     return [target, sidecar]
 
 
+def data_uri(saved: "SavedFigure | list[Path]") -> str:
+    """The PNG of a saved figure as a data URI, for self-contained HTML."""
+    import base64
+
+    png = next((p for p in saved if Path(p).suffix == ".png"), None)
+    if png is None:
+        raise ValueError(f"No PNG among the saved files {[Path(p).name for p in saved]}.")
+    return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
+
+
 README_TABLE_START = "<!-- figure-table:start -->"
 README_TABLE_END = "<!-- figure-table:end -->"
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import paths
-from .study import STUDY_AREA_GEMEENTEN
+from .study import STUDY_AREA, STUDY_AREA_GEMEENTEN
 
-REGIONS_DIR = "regions/cbs_83553NED_gebieden_in_nederland_2017"
-REGIONS_DATA = f"{REGIONS_DIR}/data.csv"
-REGIONS_PROPERTIES = f"{REGIONS_DIR}/DataProperties.csv"
+#: The raw files this module reads (ids of data/sources.yml).
+REGIONS_SOURCES = ("cbs_83553ned_data", "cbs_83553ned_dataproperties")
+ALL = "all"
 
 STUDY_AREA_NAME = "Haaglanden (GGD-regio, 9 gemeenten; studiegebied HHS)"
 STUDY_AREA_NOTE = ("HHS study area: the 9 gemeenten of GGD Haaglanden / Kennisnetwerk Jeugd Haaglanden "
@@ -92,9 +92,9 @@ def load_gemeente_regions(raw_dir: str | Path = paths.RAW) -> pd.DataFrame:
     Returns one row per gemeente with columns gemeente_code, gemeente_name, jz_code,
     jz_name, ggd_code, ggd_name, sorted by gemeente_code. Codes are validated.
     """
-    raw_dir = Path(raw_dir)
-    data_path = raw_dir / REGIONS_DATA
-    prop_path = raw_dir / REGIONS_PROPERTIES
+    from .sources import raw_path
+
+    data_path, prop_path = (raw_path(i, raw_dir) for i in REGIONS_SOURCES)
     for p in (data_path, prop_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found. Fetch the raw data first (jhw-fetch or scripts/fetch_data.py).")
@@ -246,3 +246,35 @@ def region_table(region: Region, gemeenten: pd.DataFrame, wijken: pd.DataFrame |
         sel = sel.merge(counts, left_on="gemeente_code", right_index=True, how="left")
         sel["n_wijken"] = sel["n_wijken"].fillna(0).astype(int)
     return sel.sort_values("gemeente_code").reset_index(drop=True)
+
+
+def all_regions(gemeenten: pd.DataFrame) -> list[str]:
+    """What ``--region all`` means: the HHS study area (when present), NL and every jeugdzorgregio."""
+    study = [STUDY_AREA] if set(STUDY_AREA_GEMEENTEN) <= set(gemeenten["gemeente_code"]) else []
+    return study + ["NL"] + sorted(gemeenten["jz_code"].unique())
+
+
+def expand(entries, gemeenten: pd.DataFrame) -> list:
+    """Expand ``all`` and check every entry; refuse the unknown ones all at once, naming them.
+
+    Returns the region values in order, without duplicates (by slug).
+    """
+    out, bad, seen = [], [], set()
+    for entry in entries:
+        values = all_regions(gemeenten) if isinstance(entry, str) and entry.strip().lower() == ALL else [entry]
+        for value in values:
+            try:
+                region = resolve_region(value, gemeenten)
+            except UnknownRegionError:
+                bad.append(value)
+                continue
+            if region.slug not in seen:
+                seen.add(region.slug)
+                out.append(value)
+    if bad:
+        shown = ", ".join(repr("+".join(b) if isinstance(b, (list, tuple)) else b) for b in bad)
+        raise UnknownRegionError(
+            f"Unknown region{'s' if len(bad) > 1 else ''} {shown}. Use a jeugdzorgregio code or name (JZ01-JZ42), "
+            "'Haaglanden' (HHS study area), 'NL', 'all', a GGD region, or gemeente codes joined with '+' "
+            "(GM0518+GM0503). `jhw-reproduce --list-regions` lists every valid value.")
+    return out

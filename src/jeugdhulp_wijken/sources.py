@@ -36,12 +36,14 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
 import yaml
 
 from . import paths
+from .files import sha256_file
 
 CHUNK = 1 << 20
 READ_ONLY = 0o444
@@ -143,12 +145,23 @@ def load_live_tables(path: str | Path = paths.SOURCES_MANIFEST) -> list[LiveTabl
                       required=bool(e.get("required", False))) for e in doc.get("live_tables") or []]
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+@lru_cache(maxsize=4)
+def _rel_paths(manifest: str) -> dict[str, str]:
+    doc = yaml.safe_load(Path(manifest).read_text(encoding="utf-8")) or {}
+    return {e["id"]: e["path"] for e in (doc.get("sources") or []) + (doc.get("live_tables") or [])}
+
+
+def rel_path(source_id: str, manifest: str | Path = paths.SOURCES_MANIFEST) -> str:
+    """The path of raw file ``source_id`` inside data/raw (and inside a mirror)."""
+    table = _rel_paths(str(manifest))
+    if source_id not in table:
+        raise ManifestError(f"Unknown source id '{source_id}'; the ids are listed in {manifest}.")
+    return table[source_id]
+
+
+def raw_path(source_id: str, raw_dir: str | Path = paths.RAW) -> Path:
+    """Where raw file ``source_id`` lives under ``raw_dir``."""
+    return Path(raw_dir) / rel_path(source_id)
 
 
 def _install(tmp: Path, target: Path) -> None:

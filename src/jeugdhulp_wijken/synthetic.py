@@ -41,13 +41,17 @@ import numpy as np
 import pandas as pd
 
 from .dictionary import DETERMINANTS
-from .regions import REGIONS_DIR
-from .wijktable import KWB_DBF, KWB_MISSING, SCP_ODS
+from .sources import rel_path
+from .wijktable import KWB_MISSING
 
-GEOMETRY_2016 = "geometry/wijk_2016_6.geojson"
-GEOMETRY_HADOKS = "geometry/hadoks_area_wijken_wijkgeo_file.json"
-LOCAL_FACTORS_2016 = "local_factors/WijkEenzaamheid2016.csv"
-ELAN_COUNT = "local_factors/elan_lumc/df_count_ver_3.csv"
+# The synthetic study writes the same files, in the same layout, as the real raw data.
+SCP_ODS = rel_path("scp_wijkdata_jeugdhulp_2017")
+KWB_DBF = rel_path("cbs_kwb2017_wijk_dbf")
+REGIONS_DIR = str(Path(rel_path("cbs_83553ned_data")).parent)
+GEOMETRY_2016 = rel_path("cbs_wijkgrenzen_2016")
+GEOMETRY_HADOKS = rel_path("elan_hadoks_wijkgrenzen")
+LOCAL_FACTORS_2016 = rel_path("gezondheidsmonitor_2016_wijk")
+ELAN_COUNT = rel_path("elan_lumc_df_count")
 TRUTH_FILE = "SYNTHETIC_TRUTH.json"
 README_FILE = "README_SYNTHETIC.txt"
 

@@ -1,0 +1,25 @@
+"""The compendium's pipeline (``pipeline.yml``), run with papermill.
+
+* :mod:`.spec`     the spec: stages, steps, inputs and outputs;
+* :mod:`.schema`   the schema of every notebook parameter, checked before anything runs;
+* :mod:`.params`   notebook parameters and command-line values;
+* :mod:`.plan`     a run's steps, regions, parameters and paths;
+* :mod:`.cache`    the content-hash cache;
+* :mod:`.execute`  one step: papermill into a staging folder, outputs moved into place on success;
+* :mod:`.runner`   the run: the shared stage, the regions in parallel, the atlas, the run manifest;
+* :mod:`.cli`      ``jhw-reproduce``.
+"""
+from .cache import KERNEL, cache_key, is_cached, package_source_hash, sha256_tree
+from .cli import build_parser, main
+from .execute import Kernel, execute_step, executed_notebook
+from .params import notebook_parameters, parse_param, parse_regions
+from .plan import Context, RunPlan, StepPlan, plan_run
+from .runner import THREAD_VARIABLES, package_versions, prepare_data, resolve_regions, run
+from .schema import SCHEMA, check_value, resolve_user_path
+from .spec import PipelineError, Spec, Stage, Step, StepFailed, load_spec
+
+__all__ = ["KERNEL", "SCHEMA", "THREAD_VARIABLES", "Context", "Kernel", "PipelineError", "RunPlan", "Spec",
+           "Stage", "Step", "StepFailed", "StepPlan", "build_parser", "cache_key", "check_value", "execute_step",
+           "executed_notebook", "is_cached", "load_spec", "main", "notebook_parameters", "package_source_hash",
+           "package_versions", "parse_param", "parse_regions", "plan_run", "prepare_data", "resolve_regions",
+           "resolve_user_path", "run", "sha256_tree"]

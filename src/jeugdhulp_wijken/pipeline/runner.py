@@ -1,0 +1,262 @@
+"""Running a plan: the shared stage once, every region (in parallel workers), then the atlas.
+
+The run manifest (``data/runs/<run id>/manifest.json``) records the git commit, package versions,
+every step's parameters, the sha256 of its inputs and outputs (repo-relative paths), its duration
+and status, and the status of the run: ``ok``, ``failed`` or ``interrupted``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .. import files, paths
+from . import cache
+from .execute import Kernel, execute_step, executed_notebook
+from .plan import Context, RunPlan, StepPlan, plan_run
+from .spec import PipelineError, Spec, StepFailed
+
+#: Thread limits of a parallel worker and of its kernels (BLAS/OpenMP): one thread per worker.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _git_commit(root: Path) -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD") or None,
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of every package pinned in environment.yml."""
+    from ..environment import read_pins
+
+    out = {}
+    for name in sorted(read_pins()):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def prepare_data(ctx: Context, mirror: str | None, online: bool) -> None:
+    """Make sure the raw inputs exist: generate the synthetic study, or fetch the real data."""
+    if ctx.synthetic:
+        from .. import synthetic
+
+        print(f"Synthetic study: generating fictional raw data in {ctx.rel(ctx.raw)}", flush=True)
+        synthetic.generate(ctx.raw)
+    else:
+        from .. import sources
+
+        sources.ensure_raw_data(ctx.raw, mirror=mirror, online=online, progress=None)
+
+
+def gemeente_table(ctx: Context, mirror: str | None = None, online: bool = True):
+    """The gemeente -> region table, fetching (or generating) only that table when it is missing."""
+    from .. import regions, sources
+
+    if ctx.synthetic:
+        if not all(sources.raw_path(i, ctx.raw).is_file() for i in regions.REGIONS_SOURCES):
+            prepare_data(ctx, mirror, online)
+    else:
+        sources.ensure_raw_data(ctx.raw, mirror=mirror, online=online, ids=regions.REGIONS_SOURCES, progress=None)
+    return regions.load_gemeente_regions(ctx.raw)
+
+
+def resolve_regions(entries: list[Any], ctx: Context, mirror: str | None = None, online: bool = True) -> list[Any]:
+    """Check every region entry against the gemeente table; refuse unknown entries before anything runs."""
+    from .. import regions
+
+    try:
+        return regions.expand(entries, gemeente_table(ctx, mirror, online))
+    except regions.UnknownRegionError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, sink: list[dict], *,
+             force: bool, kernel: Kernel | None, progress: bool, log_output: bool,
+             verbose: bool = True) -> dict[str, Any]:
+    """Run (or serve from the cache) one step; its manifest entry is appended to ``sink`` and returned."""
+    t0 = time.perf_counter()
+    entry: dict[str, Any] = {**cache.describe(plan), "status": "failed"}
+    sink.append(entry)
+    key, input_hashes = cache.cache_key(plan, source_hash, ctx.rel)
+    entry.update(parameters={k: ctx.rel(v) if k.endswith(("_dir", "_root")) and isinstance(v, str) else v
+                             for k, v in plan.parameters.items()},
+                 inputs=input_hashes, cache_key=key)
+    prefix = f"[{plan.index}/{plan.total}] {plan.label}"
+    if not force and cache.is_cached(plan, key):
+        entry.update(status="cached", duration_s=round(time.perf_counter() - t0, 3),
+                     outputs=cache.output_hashes(plan, ctx.rel))
+        if verbose:
+            print(f"{prefix}: unchanged, served from cache", flush=True)
+        return entry
+    if verbose:
+        print(f"{prefix}: running {plan.step.notebook} ...", flush=True)
+    try:
+        execute_step(plan, run_dir, kernel=kernel, progress=progress, log_output=log_output, rel=ctx.rel)
+    except BaseException:
+        entry.update(status="failed", duration_s=round(time.perf_counter() - t0, 3),
+                     executed_notebook=ctx.rel(executed_notebook(run_dir, plan)))
+        raise
+    cache.write_record(plan, key, run_id)
+    entry.update(status="ran", duration_s=round(time.perf_counter() - t0, 3),
+                 executed_notebook=ctx.rel(executed_notebook(run_dir, plan)),
+                 outputs=cache.output_hashes(plan, ctx.rel))
+    if verbose:
+        print(f"{prefix}: done in {entry['duration_s']:.1f} s", flush=True)
+    return entry
+
+
+# --------------------------------------------------------------------------- parallel regions
+
+_WORKER_KERNEL: Kernel | None = None
+
+
+def _limit_threads() -> None:
+    for var in THREAD_VARIABLES:
+        os.environ[var] = "1"
+
+
+def _worker_init() -> None:
+    global _WORKER_KERNEL
+    _limit_threads()
+    _WORKER_KERNEL = Kernel()
+    import atexit
+    atexit.register(_WORKER_KERNEL.shutdown)
+
+
+def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
+                force: bool) -> tuple[list[dict], str | None]:
+    """Worker: run the steps of one region; returns (manifest entries, error message or None)."""
+    entries: list[dict] = []
+    for plan in plans:
+        try:
+            run_step(plan, ctx, run_dir, run_id, source_hash, entries, force=force, kernel=_WORKER_KERNEL,
+                     progress=False, log_output=False, verbose=False)
+        except PipelineError as exc:
+            return entries, str(exc)
+    return entries, None
+
+
+def _region_line(i: int, n: int, slug: str, entries: list[dict], seconds: float, error: str | None) -> str:
+    ran = sum(e.get("status") == "ran" for e in entries)
+    cached = sum(e.get("status") == "cached" for e in entries)
+    state = "FAILED" if error else "done"
+    return f"[region {i}/{n}] {slug}: {state} in {seconds:.1f} s ({ran} ran, {cached} from cache)"
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | None = None,
+        overrides: dict | None = None, only: list[str] | None = None, start: str | None = None,
+        force: bool = False, mirror: str | None = None, online: bool = True, fetch: bool = True,
+        progress: bool = True, log_output: bool = False, jobs: int | None = None,
+        check_regions: bool = True) -> dict[str, Any]:
+    """Run the pipeline and return the run manifest (also written to ``<run dir>/manifest.json``).
+
+    ``regions`` is a list of region entries (``all`` expands to every region); ``region`` one region.
+    With several regions, ``jobs`` worker processes (default: the number of cores) run them in
+    parallel, each with one BLAS/OpenMP thread.
+    """
+    entries = regions if regions is not None else ([region] if region is not None else None)
+    if entries is not None and check_regions:
+        entries = resolve_regions(entries, ctx, mirror, online)
+    every = []
+    if check_regions and any(i.startswith("each-region:") for s in spec.steps for i in s.inputs):
+        every = [paths.region_slug(r) for r in resolve_regions(["all"], ctx, mirror, online)]
+    plan = plan_run(spec, ctx, regions=entries, overrides=overrides, only=only, start=start, every_region=every)
+    if fetch:
+        prepare_data(ctx, mirror, online)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    slugs = list(plan.regions)
+    label = slugs[0] if len(slugs) == 1 else (f"{len(slugs)}-regions" if slugs else "national")
+    run_id = f"{stamp}_{'synthetic_' if ctx.synthetic else ''}{label}"
+    run_dir = ctx.runs / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "run_id": run_id, "started": stamp, "synthetic": ctx.synthetic, "spec": ctx.rel(spec.path),
+        "regions": slugs, "git": _git_commit(ctx.root), "python": sys.version.split()[0],
+        "platform": platform.platform(), "kernel": cache.KERNEL, "packages": package_versions(),
+        "status": "running", "steps": []}
+    source_hash = cache.package_source_hash()
+    t_run = time.perf_counter()
+    kernel = Kernel()
+    try:
+        opts = dict(force=force, kernel=kernel, progress=progress, log_output=log_output)
+        for p in plan.before:
+            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, **opts)
+        for p in plan.after:
+            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        manifest["status"] = "ok"
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        raise
+    except PipelineError as exc:
+        manifest["status"] = "failed"
+        manifest["error"] = str(exc)
+        raise
+    finally:
+        kernel.shutdown()
+        manifest["duration_s"] = round(time.perf_counter() - t_run, 3)
+        files.write_json(run_dir / "manifest.json", manifest)
+        if manifest["status"] == "ok":
+            files.write_json(ctx.runs / ("latest_synthetic.json" if ctx.synthetic else "latest.json"),
+                             {"run_id": run_id, "manifest": ctx.rel(run_dir / "manifest.json")})
+    print(f"Run {run_id}: {manifest['status']} in {manifest['duration_s']:.1f} s; "
+          f"manifest {ctx.rel(run_dir / 'manifest.json')}", flush=True)
+    return manifest
+
+
+def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
+                 manifest: dict, *, kernel: Kernel, force: bool, progress: bool, log_output: bool,
+                 jobs: int | None) -> None:
+    items = list(plan.regions.items())
+    if not items or not items[0][1]:
+        return
+    n = len(items)
+    if n == 1:
+        for p in items[0][1]:
+            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], force=force, kernel=kernel,
+                     progress=progress, log_output=log_output)
+        return
+    kernel.shutdown()  # the workers start their own
+    jobs = max(1, min(jobs or os.cpu_count() or 1, n))
+    print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
+    import multiprocessing
+
+    failures: list[str] = []
+    done = 0
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        started = time.perf_counter()
+        futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force): slug
+                   for slug, plans in items}
+        try:
+            for fut in as_completed(futures):
+                slug = futures[fut]
+                entries, error = fut.result()
+                done += 1
+                manifest["steps"].extend(entries)
+                print(_region_line(done, n, slug, entries, time.perf_counter() - started, error), flush=True)
+                if error:
+                    failures.append(f"{slug}: {error}")
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    if failures:
+        raise StepFailed(f"{len(failures)} of {n} regions failed:\n" + "\n".join(failures))
