@@ -417,8 +417,8 @@ def test_write_outputs_writes_every_catalog_artefact(constructed_analysis, tmp_p
     for art in LF_ARTEFACTS:
         assert written[art] == catalog.path(art, tmp_path, True) and written[art].name.startswith("synthetic_")
     metrics = catalog.read("lf_metrics", tmp_path, True)
-    assert metrics["scope"] == "region" and list(metrics["groups"]) == ["region"]
-    s = metrics["groups"]["region"]
+    assert metrics["scope"] == "region" and list(metrics["scopes"]) == ["region"]
+    s = metrics["scopes"]["region"]
     joint = s["models"]["joint"]
     for key in ("r2_base", "r2_full", "delta_r2", "r2_residual"):
         assert isinstance(joint[key], float)
@@ -531,10 +531,10 @@ def test_synthetic_planted_effect_is_recovered_as_a_robust_finding(synthetic_stu
         assert head[f"{scope}_correlations_robust"] == "eenzaam"
         assert "eenzaam" in head[f"{scope}_joint_model_robust"]
         assert any("eenzaam" in t for t in analysis.metrics["narrative"]["nl"])
-    nl = analyses["nl"].metrics["groups"]["nl"]["models"]["joint"]
+    nl = analyses["nl"].metrics["scopes"]["nl"]["models"]["joint"]
     assert nl["delta_r2"] > 0 and nl["cv_leave_one_gemeente_out"]["rmse_factors"] < \
         nl["cv_leave_one_gemeente_out"]["rmse_baseline"]
-    assert analyses["nl"].metrics["groups"]["nl"]["hhs_out_of_sample"]["holds"] is True
+    assert analyses["nl"].metrics["scopes"]["nl"]["hhs_out_of_sample"]["holds"] is True
 
 
 def test_synthetic_null_factor_is_not_flagged(synthetic_study):

@@ -114,11 +114,11 @@ def test_joint_model_reports_with_and_without_the_most_influential_wijk(planted,
     res, values, meta, codes, target = planted
     a = lf.run_analysis(res, _factor_set(values, meta, tmp_path), scope="region", region="JZ01",
                         region_codes=codes, permutations=0)
-    joint = a.metrics["groups"]["region"]["models"]["joint"]
+    joint = a.metrics["scopes"]["region"]["models"]["joint"]
     wo = joint["without_most_influential"]
     assert wo["wijk_code"] == target and wo["n"] == joint["n"] - 1
     assert {"delta_r2", "cv_leave_one_gemeente_out"} <= set(wo)
-    verdict = a.metrics["groups"]["region"]["hhs_out_of_sample"]
+    verdict = a.metrics["scopes"]["region"]["hhs_out_of_sample"]
     assert verdict["most_influential_wijk"] == target
     assert "HHS-bevinding" in verdict["sentence"]["nl"] and "HHS finding" in verdict["sentence"]["en"]
     assert target in verdict["sentence"]["nl"]

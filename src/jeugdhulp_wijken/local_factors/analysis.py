@@ -176,6 +176,19 @@ def _findings(table: pd.DataFrame) -> dict[str, list]:
     return out
 
 
+def _flat_findings(by: Mapping[str, Mapping[str, list]]) -> list[dict[str, Any]]:
+    """One entry per factor that is robust or fragile: the status of its bivariate association, else of
+    its joint-model coefficient (``status``, ``analysis``, reasons and decisive wijk of a fragile one)."""
+    out: dict[str, dict[str, Any]] = {}
+    for analysis in ("correlations", "joint_model"):
+        for status in (ROBUST, FRAGILE):
+            for item in by[analysis][status]:
+                if item["factor"] not in out:
+                    out[item["factor"]] = {"factor": item["factor"], "status": status, "analysis": analysis,
+                                           **{k: v for k, v in item.items() if k != "factor"}}
+    return sorted(out.values(), key=lambda d: (d["status"] != ROBUST, d["factor"]))
+
+
 def _with_without(frame: pd.DataFrame, xs: Sequence[str], most: Mapping[str, Any] | None) -> dict[str, Any]:
     ev = explained_variance(frame, xs)
     ev["factors"] = list(xs)
@@ -226,9 +239,11 @@ def analyse_group(frame: pd.DataFrame, specs: Mapping[str, FactorSpec], *, scope
     m["moran"] = moran
     m["correlations_significant_bh"] = corr.loc[corr["significant_bh"], "factor"].tolist() if not corr.empty else []
     prim = reg[reg["primary"] & (reg["outcome"] == "precision")] if not reg.empty else reg
-    m["findings"] = {"correlations": _findings(corr),
-                     "joint_model": _findings(prim[prim["model"] == "joint"] if not prim.empty else prim),
-                     "cluster_models": _findings(prim[prim["model"] != "joint"] if not prim.empty else prim)}
+    by = {"correlations": _findings(corr),
+          "joint_model": _findings(prim[prim["model"] == "joint"] if not prim.empty else prim),
+          "cluster_models": _findings(prim[prim["model"] != "joint"] if not prim.empty else prim)}
+    m["findings_by_analysis"] = by
+    m["findings"] = _flat_findings(by)
     m["hhs_out_of_sample"] = narrative.hhs_verdict(m, label=coverage_label)
     m["caveats"] = narrative.scope_caveats(m, min_clusters)
     for t in (corr, reg):
@@ -338,7 +353,7 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, scope: str = "nl"
                        "min_coverage_for_models": min_coverage, "main_group_gemeente_share": MAIN_GEMEENTE_SHARE,
                        "moran_permutations": permutations, "moran_seed": seed, "contiguity": contiguity,
                        "fuzzy_buffer_m": fuzzy_buffer, "n_refit": n_refit},
-        "groups": {k: v.metrics for k, v in scopes.items()},
+        "scopes": {k: v.metrics for k, v in scopes.items()},
         "caveats": narrative.general_caveats(factors, unmatched, code_warnings, scope, empty),
         "deviations_from_hhs": deviations_from_hhs(factors),
         "unmatched_factor_codes": len(unmatched),

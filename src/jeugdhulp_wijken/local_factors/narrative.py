@@ -188,8 +188,8 @@ def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     in-sample ΔR² and the leave-one-gemeente-out error with and without the factors, with and without
     the most influential wijk, whether the HHS finding holds out of sample, and Moran's I."""
     out: dict[str, Any] = {"scope": metrics.get("scope"), "scope_label": metrics.get("scope_label")}
-    for g, m in metrics["groups"].items():
-        f = m.get("findings", {})
+    for g, m in metrics["scopes"].items():
+        f = m.get("findings_by_analysis", {})
         joint = m.get("models", {}).get("joint", {})
         out[f"{g}_coverage"] = m.get("coverage_label")
         out[f"{g}_n_wijken"] = m.get("n_wijken")
@@ -236,9 +236,9 @@ def _direction(estimate: float, lang: str) -> str:
 def sentences(metrics: Mapping[str, Any], lang: str = "nl") -> list[str]:
     """Plain sentences for the report, about robust findings only (and the out-of-sample verdict)."""
     out = []
-    for m in metrics["groups"].values():
+    for m in metrics["scopes"].values():
         lab = m["coverage_label"]
-        rob = m.get("findings", {}).get("correlations", {}).get("robust", [])
+        rob = m.get("findings_by_analysis", {}).get("correlations", {}).get("robust", [])
         for x in rob:
             label = x["label_nl"] if lang == "nl" else x["label_en"]
             if lang == "nl":
@@ -266,9 +266,10 @@ def sentences(metrics: Mapping[str, Any], lang: str = "nl") -> list[str]:
 def fragile_notes(metrics: Mapping[str, Any], lang: str = "nl") -> list[str]:
     """Footnotes on the fragile associations (not findings): why, and which wijk decides them."""
     out = []
-    for m in metrics["groups"].values():
-        for kind, items in (("correlation", m.get("findings", {}).get("correlations", {}).get("fragile", [])),
-                            ("joint", m.get("findings", {}).get("joint_model", {}).get("fragile", []))):
+    for m in metrics["scopes"].values():
+        f = m.get("findings_by_analysis", {})
+        for kind, items in (("correlation", f.get("correlations", {}).get("fragile", [])),
+                            ("joint", f.get("joint_model", {}).get("fragile", []))):
             for x in items:
                 label = x["label_nl"] if lang == "nl" else x["label_en"]
                 why = "; ".join(REASONS[lang][c] for c in x["reason_codes"] if c in REASONS[lang])
