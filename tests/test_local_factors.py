@@ -444,18 +444,20 @@ def test_write_outputs_writes_every_catalog_artefact(constructed_analysis, tmp_p
 def test_figures_save_under_registered_ids_and_are_deterministic(constructed_analysis, tmp_path):
     analysis, g = constructed_analysis
     caps = lf.figure_captions(analysis, g)
+    ids = lf.FIGURE_IDS["region"]
     made = {
-        "lf_coefficients": lambda: lf.plot_coefficients(analysis, "nl"),
-        "lf_partial_regression": lambda: lf.plot_partial_regression(analysis.main, "en"),
-        "lf_residual_maps": lambda: lf.plot_residual_maps(analysis.main, g, "nl"),
-        "lf_factor_table": lambda: lf.plot_factor_table(analysis, "nl"),
+        ids["coefficients"]: lambda: lf.plot_coefficients(analysis, "nl"),
+        ids["partial_regression"]: lambda: lf.plot_partial_regression(analysis.main, "en"),
+        ids["residual_maps"]: lambda: lf.plot_residual_maps(analysis.main, g, "nl"),
+        ids["factor_table"]: lambda: lf.plot_factor_table(analysis, "nl"),
     }
-    assert set(made) == {s.id for s in figures.figures_of_step("local_factors")}
+    for scope in ("nl", "region"):
+        assert set(lf.FIGURE_IDS[scope].values()) == {s.id for s in figures.figures_of_step(lf.figure_step(scope))}
     for fig_id, make in made.items():
         digests = []
         for run in ("a", "b"):
             figures.set_style()
-            written = figures.save_figure(make(), fig_id, tmp_path / run, step="local_factors", lang="nl",
+            written = figures.save_figure(make(), fig_id, tmp_path / run, step="local_factors_region", lang="nl",
                                           synthetic=True, **caps)
             digests.append([p.read_bytes() for p in written if p.suffix == ".svg"])
         assert digests[0] == digests[1], f"{fig_id} is not deterministic"

@@ -45,8 +45,8 @@ from .factor_files import (CLUSTERS, DESCRIPTIVE_COLUMNS, FACTOR_KEYS, HHS_FACTO
                            sidecar_path, write_factor_file)
 from .narrative import (figure_captions, fragile_notes, general_caveats, headline, hhs_verdict, scope_caveats,
                         sentences, summary_table)
-from .plots import (plot_coefficients, plot_factor_table, plot_partial_regression, plot_residual_maps,
-                    strongest_factors)
+from .plots import (FIGURE_IDS, figure_step, plot_coefficients, plot_factor_table, plot_partial_regression,
+                    plot_residual_maps, strongest_factors)
 from .robustness import (FRAGILE, NOT_SIGNIFICANT, ROBUST, classify, correlation_influence, influence_table,
                          loo_pearson, regression_influence)
 from .sources import (KWB_FACTORS, KWB_LIVE_PATH, KWB_SOURCE, KWB_TABLE_ID, add_precision, collect_factors,

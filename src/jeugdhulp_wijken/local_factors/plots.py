@@ -1,4 +1,6 @@
-"""Figures of the local-factor analysis (registered in ``figures/registry.yml``, step ``local_factors``).
+"""Figures of the local-factor analysis, registered in ``figures/registry.yml``: the national stage
+(step ``local_factors_nl``) saves the coefficient plot and the factor table, the regional stage (step
+``local_factors_region``) all four figures (:data:`FIGURE_IDS`).
 
 Markers follow the robust / fragile classification: a filled marker is a robust finding, an open
 marker a fragile one (significant somewhere, but not robust; a footnote says why), a small grey
@@ -50,6 +52,17 @@ TEXT = {
            "no_model": "no model could be fitted", "moran": "Moran's I", "decisive": "decisive wijk",
            "fictional": " (fictional)", "size": "point size: number of youths"},
 }
+#: Registered figure id per scope and figure; the step is :func:`figure_step`.
+FIGURE_IDS = {"nl": {"coefficients": "lf_nl_coefficients", "factor_table": "lf_nl_factor_table"},
+              "region": {"coefficients": "lf_coefficients", "factor_table": "lf_factor_table",
+                         "partial_regression": "lf_partial_regression", "residual_maps": "lf_residual_maps"}}
+
+
+def figure_step(scope: str) -> str:
+    """The pipeline step (and figure-registry step) of a scope: ``local_factors_nl`` or ``local_factors_region``."""
+    return f"local_factors_{scope}"
+
+
 GROUP_COLORS = ("#1b6ca8", "#d95f02", "#7570b3", "#1b9e77", "#e7298a")
 GREY = "0.6"
 
