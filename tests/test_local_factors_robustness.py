@@ -232,3 +232,36 @@ def test_precision_outcome_is_the_funnel_z_of_the_deviation_module():
     np.testing.assert_allclose(out["funnel_z"], z)
     assert out["funnel_z"].notna().all() and math.isclose(float(out["se_binomial"].iloc[0]), float(
         deviation.binomial_se(res["expected_scp"].iloc[0], res["youths_0_17_est"].iloc[0])))
+
+
+# --------------------------------------------------------------------------- real data
+
+@pytest.mark.realdata
+def test_real_haaglanden_elan_associations_are_fragile_and_name_binckhorst(tmp_path):
+    """Issue 15: the two ELAN associations that survive BH in Haaglanden (r = 0.64 and 0.45) are made
+    by one industrial wijk, Binckhorst (WK051839); they are fragile, named, and labelled by coverage."""
+    from _data_helpers import real_build, real_raw_dir
+    raw = real_raw_dir()
+    table, geometry, _ = real_build()
+    data, meta, _ = wijktable.build_public_local_factors(raw, table)
+    csv, _ = lf.write_factor_file(data, meta, tmp_path / "01_local_factors_public.csv")
+    fs = lf.combine_factors([lf.read_factor_file(csv)])
+    results = lf.results_from_wijk_table(table)
+    a = lf.run_analysis(results, fs, scope="region", region="Haaglanden", region_label="Haaglanden",
+                        region_codes=lf.region_wijken(results, "Haaglanden", raw), permutations=0)
+    assert list(a.scopes) == ["region", "region_elan_gebied"]
+    elan = a.scopes["region_elan_gebied"]
+    assert elan.coverage_label == "ELAN-gebied, 63 wijken"
+    corr = elan.correlations.set_index("factor")
+    for f, r in (("elan_verhuisd_meer_dan_1", 0.64), ("elan_levensgebeurtenissen", 0.45)):
+        row = corr.loc[f]
+        assert row["r"] == pytest.approx(r, abs=0.01) and row["significant_bh_raw"]
+        assert row["status"] == "fragile" and row["decisive_wijk_code"] == "WK051839"
+        assert "Binckhorst" in row["decisive_wijk_name"] and row["r_loo_min"] < 0
+    infl = a.influence
+    assert ((infl["wijk_code"] == "WK051839") & infl["factor"].str.startswith("elan_")
+            & infl["effect"].str.contains("sign_flip")).any()
+    head = a.metrics["headline"]
+    assert "elan" not in head["region_correlations_robust"] + head["region_elan_gebied_correlations_robust"]
+    assert not any("ELAN" in t and "Nederland" in t for t in a.metrics["narrative"]["nl"])
+    assert all("elan" not in str(f) for f in a.scopes["region"].correlations["factor"]), "not in the region family"

@@ -120,16 +120,22 @@ def general_caveats(factors, unmatched: Sequence[str], code_warnings: Sequence[s
 
 # --------------------------------------------------------------------------- HHS finding out of sample
 
+#: The prediction error with the factors must be at least this much smaller to count as "better".
+MATERIAL_RMSE_GAIN = 0.01
+
+
 def hhs_verdict(m: Mapping[str, Any], label: str) -> dict[str, Any]:
     """Does 'with social cohesion and safety the estimate improves' hold out of sample in this group?
 
     Uses the safety-and-cohesion cluster model when there is one, else the joint model; compares the
-    leave-one-gemeente-out RMSE with and without the factors, with and without the most influential wijk.
+    leave-one-gemeente-out RMSE with and without the factors, with and without the most influential
+    wijk. "Better" means at least :data:`MATERIAL_RMSE_GAIN` (1%) smaller.
     """
     models = m.get("models", {})
     model = "veiligheid_sociale_cohesie" if "veiligheid_sociale_cohesie" in models else "joint"
     mm = models.get(model)
-    out: dict[str, Any] = {"model": model, "holds": None, "depends_on_one_wijk": None}
+    out: dict[str, Any] = {"model": model, "holds": None, "depends_on_one_wijk": None,
+                           "material_gain": MATERIAL_RMSE_GAIN}
     cv = (mm or {}).get("cv_leave_one_gemeente_out", {})
     if not mm or "rmse_factors" not in cv:
         out["sentence"] = {"nl": f"In {label} valt de HHS-bevinding ('{HHS_FINDING['nl']}') niet buiten de steekproef "
@@ -139,8 +145,9 @@ def hhs_verdict(m: Mapping[str, Any], label: str) -> dict[str, Any]:
         return out
     wo = mm.get("without_most_influential", {})
     cvo = wo.get("cv_leave_one_gemeente_out", {})
-    better = cv["rmse_factors"] < cv["rmse_baseline"]
-    better_wo = cvo["rmse_factors"] < cvo["rmse_baseline"] if "rmse_factors" in cvo else better
+    better = cv["rmse_factors"] <= (1 - MATERIAL_RMSE_GAIN) * cv["rmse_baseline"]
+    better_wo = (cvo["rmse_factors"] <= (1 - MATERIAL_RMSE_GAIN) * cvo["rmse_baseline"]
+                 if "rmse_factors" in cvo else better)
     out.update({"holds": bool(better and better_wo), "depends_on_one_wijk": bool(better != better_wo),
                 "rmse_with_factors": cv["rmse_factors"], "rmse_without_factors": cv["rmse_baseline"],
                 "delta_r2": mm.get("delta_r2"), "most_influential_wijk": wo.get("wijk_code", ""),
@@ -152,29 +159,33 @@ def hhs_verdict(m: Mapping[str, Any], label: str) -> dict[str, Any]:
                     "met alle lokale factoren samen (er zijn hier geen publieke factoren voor veiligheid en cohesie)"),
              "en": ("with the safety and social cohesion factors" if model != "joint" else
                     "with all local factors together (no public safety or cohesion factors here)")}
-    nums = {lang: (num(cv["rmse_factors"], lang), num(cv["rmse_baseline"], lang),
-                   num(cvo.get("rmse_factors"), lang), num(cvo.get("rmse_baseline"), lang)) for lang in ("nl", "en")}
-    a, b, c, d = nums["nl"]
-    if out["holds"]:
-        nl = f"houdt buiten de steekproef stand: de voorspelfout (steeds één gemeente weggelaten) is {which['nl']} " \
-             f"{a} procentpunt tegen {b} zonder, en zonder de invloedrijkste wijk {w} {c} tegen {d}."
-    elif out["depends_on_one_wijk"]:
-        nl = f"hangt buiten de steekproef af van één wijk: de voorspelfout is {which['nl']} {a} procentpunt tegen " \
-             f"{b} zonder, maar zonder de invloedrijkste wijk {w} {c} tegen {d}."
+    a, b, c, d = (num(v, "nl") for v in (cv["rmse_factors"], cv["rmse_baseline"], cvo.get("rmse_factors"),
+                                         cvo.get("rmse_baseline")))
+    err = f"de voorspelfout (steeds één gemeente weggelaten) is {which['nl']} {a} procentpunt tegen {b} zonder"
+    if better and better_wo:
+        nl = f"houdt buiten de steekproef stand: {err}, en zonder de invloedrijkste wijk {w} {c} tegen {d}."
+    elif better:
+        nl = f"houdt buiten de steekproef alleen stand dankzij één wijk: {err}, maar zonder de invloedrijkste " \
+             f"wijk {w} {c} tegen {d}."
+    elif better_wo:
+        nl = f"houdt buiten de steekproef geen stand: {err}; alleen zonder de invloedrijkste wijk {w} is de fout " \
+             f"met de factoren kleiner ({c} tegen {d})."
     else:
-        nl = f"houdt buiten de steekproef geen stand: de voorspelfout (steeds één gemeente weggelaten) is " \
-             f"{which['nl']} {a} procentpunt tegen {b} zonder, en zonder de invloedrijkste wijk {w} {c} tegen {d}."
-    a, b, c, d = nums["en"]
-    if out["holds"]:
-        en = f"holds out of sample: the prediction error (one gemeente held out at a time) is {a} percentage points " \
-             f"{which['en']} against {b} without, and {c} against {d} without the most influential wijk {w}."
-    elif out["depends_on_one_wijk"]:
-        en = f"depends on one wijk out of sample: the prediction error is {a} percentage points {which['en']} " \
-             f"against {b} without, but {c} against {d} without the most influential wijk {w}."
-    else:
-        en = f"does not hold out of sample: the prediction error (one gemeente held out at a time) is {a} " \
-             f"percentage points {which['en']} against {b} without, and {c} against {d} without the most " \
+        nl = f"houdt buiten de steekproef geen stand: {err}, en zonder de invloedrijkste wijk {w} {c} tegen {d}."
+    a, b, c, d = (num(v, "en") for v in (cv["rmse_factors"], cv["rmse_baseline"], cvo.get("rmse_factors"),
+                                         cvo.get("rmse_baseline")))
+    err = f"the prediction error (one gemeente held out at a time) is {a} percentage points {which['en']} against " \
+          f"{b} without"
+    if better and better_wo:
+        en = f"holds out of sample: {err}, and {c} against {d} without the most influential wijk {w}."
+    elif better:
+        en = f"holds out of sample only because of one wijk: {err}, but {c} against {d} without the most " \
              f"influential wijk {w}."
+    elif better_wo:
+        en = f"does not hold out of sample: {err}; only without the most influential wijk {w} is the error with " \
+             f"the factors smaller ({c} against {d})."
+    else:
+        en = f"does not hold out of sample: {err}, and {c} against {d} without the most influential wijk {w}."
     out["sentence"] = {"nl": f"Op de publieke gegevens voor {label}: de HHS-bevinding ('{HHS_FINDING['nl']}') {nl}",
                        "en": f"On the public data for {label}: the HHS finding ('{HHS_FINDING['en']}') {en}"}
     return out

@@ -183,6 +183,7 @@ def correlation_influence(frame: pd.DataFrame, corr: pd.DataFrame, *, y: str = "
                 break
         if decisive is None and status == FRAGILE:
             decisive = info["most_influential_raw"] or None
+        decisive = decisive if status == FRAGILE else None
         _finish(info, status, reasons, (decisive, str(names.at[decisive, "wijk_name"])) if decisive else None)
         extra.append(info)
     return pd.concat([corr, pd.DataFrame(extra)], axis=1), rows
@@ -304,6 +305,7 @@ def regression_influence(frame: pd.DataFrame, models: Mapping[str, Sequence[str]
                 break
         if decisive is None and status == FRAGILE:
             decisive = d.get("most_influential_raw") or None
+        decisive = decisive if status == FRAGILE else None
         info = {"model": m, "factor": x, **{k: v for k, v in d.items() if not k.startswith(("_", "sig_", "sign_"))}}
         _finish(info, status, reasons, (decisive, str(names.at[decisive, "wijk_name"])) if decisive else None)
         extra.append(info)
