@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog, study
-from . import narrative
 from .factor_files import CLUSTERS, HHS_FACTORS, FactorFileError, FactorSet, FactorSpec, check_wijk_codes
+from .narrative import (ROBUSTNESS_STATEMENT, SIGNIFICANCE_STATEMENT, fragile_notes, general_caveats, headline,
+                        hhs_verdict, scope_caveats, sentences)
 from .robustness import FRAGILE, ROBUST, correlation_influence, influence_table, regression_influence
 from .sources import add_precision
 from .spatial import morans_i
@@ -244,8 +245,8 @@ def analyse_group(frame: pd.DataFrame, specs: Mapping[str, FactorSpec], *, scope
           "cluster_models": _findings(prim[prim["model"] != "joint"] if not prim.empty else prim)}
     m["findings_by_analysis"] = by
     m["findings"] = _flat_findings(by)
-    m["hhs_out_of_sample"] = narrative.hhs_verdict(m, label=coverage_label)
-    m["caveats"] = narrative.scope_caveats(m, min_clusters)
+    m["hhs_out_of_sample"] = hhs_verdict(m, label=coverage_label)
+    m["caveats"] = scope_caveats(m, min_clusters)
     for t in (corr, reg):
         if not t.empty:
             t.insert(0, "group_label", coverage_label)
@@ -344,8 +345,8 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, scope: str = "nl"
         "region": region if not isinstance(region, tuple) else list(region), "region_label": label,
         "scope_label": label, "n_wijken_in_scope": len(codes),
         "outcome": "difference = observed - expected_scp (percentage points), SCP model, 2017",
-        "significance": narrative.SIGNIFICANCE_STATEMENT, "precision": precision,
-        "robustness_rule": narrative.ROBUSTNESS_STATEMENT,
+        "significance": SIGNIFICANCE_STATEMENT, "precision": precision,
+        "robustness_rule": ROBUSTNESS_STATEMENT,
         "results_source": dict(results_provenance or {}),
         "factor_files": factors.files, "factor_notes": factors.notes,
         "factors_without_values_in_scope": empty,
@@ -354,13 +355,13 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, scope: str = "nl"
                        "moran_permutations": permutations, "moran_seed": seed, "contiguity": contiguity,
                        "fuzzy_buffer_m": fuzzy_buffer, "n_refit": n_refit},
         "scopes": {k: v.metrics for k, v in scopes.items()},
-        "caveats": narrative.general_caveats(factors, unmatched, code_warnings, scope, empty),
+        "caveats": general_caveats(factors, unmatched, code_warnings, scope, empty),
         "deviations_from_hhs": deviations_from_hhs(factors),
         "unmatched_factor_codes": len(unmatched),
     }
-    metrics["headline"] = narrative.headline(metrics)
-    metrics["narrative"] = {lang: narrative.sentences(metrics, lang) for lang in ("nl", "en")}
-    metrics["fragile_notes"] = {lang: narrative.fragile_notes(metrics, lang) for lang in ("nl", "en")}
+    metrics["headline"] = headline(metrics)
+    metrics["narrative"] = {lang: sentences(metrics, lang) for lang in ("nl", "en")}
+    metrics["fragile_notes"] = {lang: fragile_notes(metrics, lang) for lang in ("nl", "en")}
     infl = pd.concat([s.influence for s in scopes.values()], ignore_index=True) if scopes else pd.DataFrame()
     return LocalFactorAnalysis(scope, scopes, factors, _clean(metrics), factor_table(factors, scopes, empty), infl)
 
