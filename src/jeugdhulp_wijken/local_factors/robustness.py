@@ -10,8 +10,9 @@ precision-aware analysis (:mod:`.stats`):
   DFBETA, so sign changes are found for every wijk; the BH significance without a wijk is
   recomputed by refitting (primary covariance) for the ``n_refit`` wijken with the largest
   |DFBETAS| per coefficient and the largest Cook's distance, and every wijk that flips a sign.
-* The wijken that change a sign or the BH significance when left out are named (code, name,
-  gemeente) in the ``lf_influence`` table, with the most influential wijk of every association.
+* The wijken that change the sign of a significant association, or its BH significance, when left
+  out are named (code, name, gemeente) in the ``lf_influence`` table, with the most influential wijk
+  of every association. (Sign changes of non-significant estimates near zero are counted, not listed.)
 
 A finding (BH-significant in the precision-aware or the raw analysis) is **robust** only when it is
 BH-significant in the precision-aware analysis (the default for significance); keeps its sign and BH
@@ -160,7 +161,8 @@ def correlation_influence(frame: pd.DataFrame, corr: pd.DataFrame, *, y: str = "
             info[f"most_influential_{o}"] = codes[top] if top >= 0 else ""
             base = dict(analysis="correlation", model="", outcome=o, factor=f, estimate=float(full_est[o][k]),
                         estimate_kind=key, significant_full=bool(full_sig[o][k]))
-            for i in np.flatnonzero(sflip | lost | gained | (np.arange(N) == top)):
+            shown = (sflip & full_sig[o][k]) | lost | gained | (np.arange(N) == top)
+            for i in np.flatnonzero(shown):
                 effects = [name for name, m in (("sign_flip", sflip), ("loses_bh_significance", lost),
                                                 ("gains_bh_significance", gained)) if m[i]]
                 if i == top:
@@ -280,7 +282,8 @@ def regression_influence(frame: pd.DataFrame, models: Mapping[str, Sequence[str]
                           f"_sflip_{o}": bool(sflip.any()), f"_lost_{o}": bool(lost.any())})
                 base = dict(analysis="regression", model=m, outcome=o, factor=x, estimate=float(params[j] * sd),
                             estimate_kind="coef_per_sd", significant_full=bool(s_full))
-                for i in np.flatnonzero(sflip | lost | gained | (np.arange(len(sub)) == top)):
+                shown = (sflip & s_full) | lost | gained | (np.arange(len(sub)) == top)
+                for i in np.flatnonzero(shown):
                     code = sub.at[i, "wijk_code"]
                     effects = [n for n, mk in (("sign_flip", sflip), ("loses_bh_significance", lost),
                                                ("gains_bh_significance", gained)) if mk[i]]
