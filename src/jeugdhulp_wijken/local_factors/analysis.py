@@ -238,8 +238,11 @@ def analyse_group(frame: pd.DataFrame, specs: Mapping[str, FactorSpec], *, scope
         moran["sensitivity_fuzzy"] = {k: morans_i(geometry, v, **{**mkw, "contiguity": "fuzzy"})
                                       for k, v in (("before", before.loc[same]), ("after", after.loc[same]))}
     m["moran"] = moran
+    # BH-significant (precision-aware), robust or not; the findings below say which are robust
     m["correlations_significant_bh"] = corr.loc[corr["significant_bh"], "factor"].tolist() if not corr.empty else []
     prim = reg[reg["primary"] & (reg["outcome"] == "precision")] if not reg.empty else reg
+    m["joint_significant_bh"] = prim.loc[(prim["model"] == "joint") & prim["significant_bh"], "factor"].tolist() \
+        if not prim.empty else []
     by = {"correlations": _findings(corr),
           "joint_model": _findings(prim[prim["model"] == "joint"] if not prim.empty else prim),
           "cluster_models": _findings(prim[prim["model"] != "joint"] if not prim.empty else prim)}
@@ -342,7 +345,8 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, scope: str = "nl"
     unmatched = sorted(set(factors.values["wijk_code"]) - set(results["wijk_code"]))
     metrics = {
         "step": f"local_factors_{scope}", "scope": scope, "synthetic": bool(synthetic),
-        "region": region if not isinstance(region, tuple) else list(region), "region_label": label,
+        "region": "NL" if scope == "nl" else (list(region) if isinstance(region, tuple) else region),
+        "region_label": label,
         "scope_label": label, "n_wijken_in_scope": len(codes),
         "outcome": "difference = observed - expected_scp (percentage points), SCP model, 2017",
         "significance": SIGNIFICANCE_STATEMENT, "precision": precision,

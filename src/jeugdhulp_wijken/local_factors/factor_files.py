@@ -125,6 +125,16 @@ class FactorMeta:
         return doc
 
 
+def display_path(path: str | Path) -> str:
+    """A file's name in tables and metrics: relative to the repository root when it lies inside it
+    (so artefacts do not depend on where the repository is), else as given."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(paths.ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
 def sidecar_path(csv_path: str | Path) -> Path:
     """The YAML sidecar of a factor CSV: same folder and stem, suffix ``.yml`` (``.yaml`` accepted)."""
     csv_path = Path(csv_path)
@@ -268,7 +278,7 @@ def read_factor_file(csv_path: str | Path, *, allow_empty: bool = False) -> tupl
     if not csv_path.exists():
         raise FactorFileError(f"{csv_path}: factor file not found. Give the path of a CSV with a 'wijk_code' "
                               f"column and a YAML sidecar with the same stem.")
-    meta = parse_sidecar(sidecar_path(csv_path), csv_name=str(csv_path))
+    meta = parse_sidecar(sidecar_path(csv_path), csv_name=display_path(csv_path))
     text = _decode(csv_path, meta)
     skip = _count_comment_lines(text)
     try:
