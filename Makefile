@@ -1,6 +1,7 @@
 # Two commands reproduce and check the study on a fresh machine:
 #   make reproduce   set up the environment, fetch the raw data, run every notebook
 #   make test        set up the environment, run the whole test suite
+#   make verify      check a run against the committed reference (README: "How to verify this study")
 # Offline, point at a local mirror of the raw data:  make reproduce DATA_MIRROR=../shared/data
 # (../shared/data beside the checkout is used automatically when it exists).
 
@@ -10,7 +11,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 export DATA_MIRROR
 
-.PHONY: setup reproduce atlas demo test benchmark lab clean
+.PHONY: setup reproduce atlas demo test benchmark lab clean reference verify
 
 setup:
 	$(PYTHON) scripts/setup_env.py
@@ -26,6 +27,26 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
+
+# The reference (notebooks/reference/): the executed notebooks of a --force run of the default
+# study, with repo-relative parameters and without images, and the reference manifest.
+reference: setup
+	$(BIN)/jhw-reproduce --force $(ARGS)
+	$(BIN)/python scripts/make_reference.py
+
+# Check the current code and data against the reference, after `make reproduce`:
+#   jhw-verify compares every artefact of the latest run with notebooks/reference/reference_manifest.json
+#   (VERIFY_ARGS="--tolerance 1e-9" on another platform);
+#   nbval re-executes each reference notebook and compares its outputs cell by cell.
+# Both always run; the target fails if either finds a difference.
+VERIFY_ARGS ?=
+NBVAL := --nbval notebooks/reference --nbval-sanitize-with notebooks/reference/nbval_sanitize.cfg \
+	--nbval-kernel-name jeugdhulp-wijken
+verify: setup
+	@status=0; \
+	$(BIN)/jhw-verify $(VERIFY_ARGS) || status=1; \
+	$(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) || status=1; \
+	exit $$status
 
 benchmark: setup
 	$(BIN)/python scripts/benchmark.py

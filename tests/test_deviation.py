@@ -86,12 +86,41 @@ def test_unknown_rule_lists_valid_rules():
 
 def test_sensitivity_and_reproducing_rule():
     res = pd.DataFrame({"observed": [13.0, 7.0, 10.2, 10.0, 11.5], "expected_scp": [10.0] * 5,
-                        "youths_0_17_est": [400.0] * 5, "gemeente_code": ["GM9001"] * 5,
-                        "in_region": [True, True, True, True, False]})
+                        "youths_0_17_est": [400.0] * 5, "gemeente_code": ["GM9001"] * 4 + ["GM9002"],
+                        "jz_code": ["JZ01"] * 4 + ["JZ02"], "jz_name": ["Een"] * 4 + ["Twee"]})
     sens = dv.sensitivity_table(res, {"phi": 1.0, "tau2": 0.0}, rules=["funnel95", "abs1pp"])
-    row = sens[(sens["rule"] == "abs1pp") & (sens["scope"] == "region")].iloc[0]
+    assert set(sens["scope"]) == {"nl", "JZ01", "JZ02"}  # no study-area gemeente here
+    assert sens.loc[sens["scope"] == "JZ02", "scope_label"].iloc[0] == "Twee"
+    row = sens[(sens["rule"] == "abs1pp") & (sens["scope"] == "JZ01")].iloc[0]
     assert row["n_with_data"] == 4 and row["n_higher"] == 1 and row["n_lower"] == 1
     assert row["share_differing"] == pytest.approx(0.5)
-    out = dv.rules_reproducing(sens, target=0.5, scope="region", window=(0.45, 0.5))
+    out = dv.rules_reproducing(sens, target=0.5, scope="JZ01", window=(0.45, 0.5))
     assert out["closest"]["rule"] in {"funnel95", "abs1pp"}
     assert {m["rule"] for m in out["matching"]} == {"funnel95", "abs1pp"}
+    hl = res.assign(gemeente_code=["GM0518"] * 5)
+    assert "haaglanden" in set(dv.sensitivity_table(hl, {"phi": 1.0, "tau2": 0.0}, rules=["abs1pp"])["scope"])
+
+
+def test_class_counts_by_hand():
+    c = dv.class_counts([dv.HIGHER, dv.HIGHER, dv.LOWER, dv.AS_EXPECTED, dv.NO_DATA])
+    assert (c["n_wijken"], c["n_with_data"], c["n_higher"], c["n_lower"], c["n_as_expected"], c["n_no_data"]) == \
+        (5, 4, 2, 1, 1, 1)
+    assert c["share_differing"] == pytest.approx(0.75) and c["share_differing_of_all"] == pytest.approx(0.6)
+    assert math.isnan(dv.class_counts([dv.NO_DATA])["share_higher"])
+
+
+def test_classify_results_reclassifies_and_needs_overdispersion_for_tau_rules():
+    res = pd.DataFrame({"observed": [13.0, 7.0, 12.0], "expected_scp": [10.0] * 3, "youths_0_17_est": [400.0] * 3,
+                        "deviation_class": ["x"] * 3, "z_score": [0.0] * 3, "deviation_rule": ["old"] * 3})
+    out = dv.classify_results(res, "funnel95")
+    assert out["deviation_class"].tolist() == [dv.HIGHER, dv.LOWER, dv.AS_EXPECTED]
+    assert out["z_score"].iloc[0] == pytest.approx(2.0) and set(out["deviation_rule"]) == {"funnel95"}
+    assert res["deviation_class"].tolist() == ["x"] * 3  # the input is not changed
+    with pytest.raises(ValueError, match="overdispersion"):
+        dv.classify_results(res, "funnel95_tau")
+    tau = dv.classify_results(res, "funnel95_tau", {"phi": 1.0, "tau2": 1.75})
+    assert tau["deviation_class"].iloc[0] == dv.AS_EXPECTED and tau["z_score"].iloc[0] == pytest.approx(1.5)
+
+
+def test_normal_quantiles_without_scipy():
+    assert dv.Z95 == pytest.approx(1.959964, abs=1e-6) and dv.Z998 == pytest.approx(3.090232, abs=1e-6)

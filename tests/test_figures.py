@@ -33,9 +33,9 @@ def _plot():
 
 
 def test_save_figure_is_deterministic_and_writes_caption(tmp_path):
-    spec = figures.load_registry()["scp_scatter"]
-    a = figures.save_figure(_plot(), "scp_scatter", tmp_path / "a", step="scp_model")
-    b = figures.save_figure(_plot(), "scp_scatter", tmp_path / "b", step="scp_model")
+    spec = figures.load_registry()["scp_scatter_nl"]
+    a = figures.save_figure(_plot(), "scp_scatter_nl", tmp_path / "a", step="scp_model")
+    b = figures.save_figure(_plot(), "scp_scatter_nl", tmp_path / "b", step="scp_model")
     assert [p.name for p in a] == [f"{spec.file}.png", f"{spec.file}.svg", f"{spec.file}.json"]
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
@@ -43,7 +43,7 @@ def test_save_figure_is_deterministic_and_writes_caption(tmp_path):
 
 
 def test_synthetic_figures_are_marked_in_name_and_caption(tmp_path):
-    files = figures.save_figure(_plot(), "scp_scatter", tmp_path, step="scp_model", synthetic=True, lang="en")
+    files = figures.save_figure(_plot(), "scp_scatter_nl", tmp_path, step="scp_model", synthetic=True, lang="en")
     assert all(p.name.startswith("synthetic_") for p in files)
     assert json.loads(files[-1].read_text())["caption"].startswith("SYNTHETIC DATA")
 
@@ -52,12 +52,12 @@ def test_unregistered_or_foreign_figure_is_refused(tmp_path):
     with pytest.raises(KeyError, match="registry"):
         figures.save_figure(_plot(), "no_such_figure", tmp_path, step="scp_model")
     with pytest.raises(ValueError, match="belongs to step"):
-        figures.save_figure(_plot(), "scp_scatter", tmp_path, step="local_factors")
+        figures.save_figure(_plot(), "scp_scatter_nl", tmp_path, step="local_factors")
 
 
 def test_caption_placeholders_must_be_filled(tmp_path):
     with pytest.raises(ValueError, match="region_label"):
-        figures.save_figure(_plot(), "scp_funnel", tmp_path, step="scp_model")
+        figures.save_figure(_plot(), "scp_funnel", tmp_path, step="region")
 
 
 def test_unknown_language_is_refused():

@@ -23,10 +23,36 @@ def test_synthetic_geometry_sources_and_missing(tmp_path):
     # squares of 1 km2 match KWB OPP_TOT (100 ha): no area warning
     assert not gdf["geometry_note"].str.contains("Area differs").any()
     path = geometry.write_geometry(gdf, tmp_path / "g.gpkg")
+    again = geometry.write_geometry(gdf, tmp_path / "again.gpkg")
+    assert again.read_bytes() == path.read_bytes()  # same polygons, same bytes
     back = geometry.read_geometry(path)
     assert back["wijk_code"].tolist() == gdf["wijk_code"].tolist()
     assert back["geometry_year"].dtype.kind == "i"
     assert geometry.vintage_label(back) == "CBS wijkgrenzen 2016"
+    # a region reads only its gemeenten, filtered while reading
+    two = sorted(gdf["gemeente_code"].unique())[:2]
+    part = geometry.read_geometry(path, gemeente_codes=two)
+    assert set(part["gemeente_code"]) == set(two)
+    assert part["wijk_code"].tolist() == gdf.loc[gdf["gemeente_code"].isin(two), "wijk_code"].tolist()
+    with pytest.raises(ValueError, match="GM0518"):
+        geometry.read_geometry(path, gemeente_codes=["x'; DROP"])
+
+
+def test_gemeente_boundaries_dissolve_the_wijken():
+    _, gdf, _ = synthetic_build()
+    out = geometry.gemeente_boundaries(gdf)
+    assert out["gemeente_code"].tolist() == sorted(gdf["gemeente_code"].unique())
+    assert out.crs == gdf.crs
+    areas = gdf.assign(a=gdf.geometry.area).groupby("gemeente_code")["a"].sum()
+    assert out.set_index("gemeente_code").geometry.area.to_numpy() == pytest.approx(areas.to_numpy(), rel=1e-9)
+
+
+def test_geometry_does_not_import_the_wijk_table():
+    import ast
+
+    tree = ast.parse(open(geometry.__file__, encoding="utf-8").read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "wijktable" not in imported and "jeugdhulp_wijken.wijktable" not in imported
 
 
 def test_vintage_label_names_gemeenten_of_other_sources():

@@ -1,11 +1,15 @@
-"""Map classes, the class and diverging maps and the interactive map on a small constructed geometry."""
+"""Map classes (mapclassify), the class and diverging maps with gemeente boundaries, and the offline
+interactive map, on a small constructed geometry."""
 from __future__ import annotations
+
+import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from jeugdhulp_wijken import figures, maps
+from jeugdhulp_wijken import deviation, figures, files, maps
 
 
 @pytest.fixture()
@@ -14,10 +18,12 @@ def grid():
     from shapely.geometry import box
 
     vals = [5.0, 6.44, 6.45, 8.4, 10.45, 12.4, 14.44, 14.45, 20.0, np.nan]
-    geoms = [box(i * 1000, 0, i * 1000 + 900, 900) for i in range(len(vals))]
+    geoms = [box(80000 + i * 1000, 450000, 80000 + i * 1000 + 900, 450900) for i in range(len(vals))]
     return gpd.GeoDataFrame({"wijk_code": [f"WK9001{i:02d}" for i in range(len(vals))],
                              "wijk_name": [f"Wijk {i}" for i in range(len(vals))],
-                             "gemeente_name": "Synthetische gemeente 01", "observed": vals,
+                             "gemeente_code": ["GM9001"] * 6 + ["GM9002"] * 4,
+                             "gemeente_name": ["Gemeente Een"] * 6 + ["Gemeente <Twee>"] * 4, "observed": vals,
+                             "youths_0_17_est": [1234.4] * len(vals),
                              "expected_scp": [10.0] * len(vals),
                              "difference": [v - 10.0 for v in vals],
                              "deviation_class": "conform verwachting"}, geometry=geoms, crs="EPSG:28992")
@@ -57,9 +63,74 @@ def test_diverging_map_is_centred(grid):
     assert colours[0][2] > colours[0][0]  # negative difference: blue
 
 
-def test_interactive_map_deterministic(grid):
+def test_hhs_scheme_is_a_mapclassify_user_defined_scheme():
+    s = maps.class_scheme(scheme="hhs")
+    assert s.k == 6 and s.rounded and s.bins[:5] == maps.CLASS_UPPER
+    assert s.labels("nl") == maps.class_labels("nl") and s.colors() == maps.CLASS_COLORS
+    with pytest.raises(ValueError, match="map_scheme"):
+        maps.class_scheme([1.0], "astrology")
+
+
+@pytest.mark.parametrize("name", ["quantiles", "equal_interval", "natural_breaks", "maximum_breaks"])
+def test_data_driven_schemes_are_deterministic(name):
+    rng = np.random.default_rng(3)
+    v = rng.normal(11, 3, 300)
+    a, b = maps.class_scheme(v, name, k=5), maps.class_scheme(v, name, k=5)
+    assert a == b and a.k == 5 and len(a.labels("nl")) == 5 and len(a.colors()) == 5
+    assert a.bins[-1] == pytest.approx(v.max(), abs=1e-6)
+    cls = maps.classify_values(np.r_[v, np.nan], a)
+    assert cls[-1] == -1 and set(cls[:-1]) == set(range(5))
+    assert (np.diff(cls[:-1][np.argsort(v)]) >= 0).all()  # classes increase with the value
+    if name == "quantiles":
+        assert np.bincount(cls[:-1]).min() >= 55
+
+
+def test_static_maps_draw_gemeente_boundaries_and_names(grid):
+    figures.set_style()
+    ax = maps.class_map(grid, "observed")
+    names = {t.get_text() for t in ax.texts}
+    assert names == {"Gemeente Een", "Gemeente <Twee>"}
+    ax = maps.class_map(grid, "observed", labels=False)
+    assert not ax.texts
+    ax = maps.diverging_map(grid, "difference", vmax=4)
+    assert {t.get_text() for t in ax.texts} == names
+    ax = maps.class_map(grid, "observed", scheme="quantiles", k=3)
+    assert len(ax.get_legend().get_texts()) == 4  # three classes and 'Geen gegevens'
+
+
+def _data(html: str, name: str):
+    return json.loads(re.search(rf"var {name} = (.*?);\n", html).group(1))
+
+
+def test_interactive_map_is_self_contained_deterministic_and_complete(grid):
     a = maps.interactive_map(grid, lang="nl", title="Test")
-    b = maps.interactive_map(grid, lang="nl", title="Test")
-    assert a == b
-    assert "Waargenomen" in a and "Geen gegevens" in a and "Wijk 3" in a
-    assert "Observed" in maps.interactive_map(grid, lang="en")
+    assert a == maps.interactive_map(grid, lang="nl", title="Test")
+    # no external script or style: Leaflet is inlined, nothing is loaded from a network
+    assert not re.search(r"<script[^>]+src=", a) and not re.search(r"<link[^>]+href=", a)
+    assert "Leaflet 1.9.4" in a and "url(images/" not in a
+    wijken = _data(a, "wijken")
+    assert len(wijken["features"]) == len(grid)
+    p = {f["properties"]["code"]: f["properties"] for f in wijken["features"]}["WK900103"]
+    assert (p["name"], p["gemeente"], p["observed"], p["expected"], p["difference"], p["youths"]) == \
+        ("Wijk 3", "Gemeente Een", "8,4%", "10,0%", "-1,6 pp", "1.234")
+    assert p["class"] == deviation.CLASS_LABELS["nl"][deviation.AS_EXPECTED]
+    assert set(p["fill"]) == {"observed", "expected", "difference", "class"}
+    assert [x["name"] for x in _data(a, "layerSpecs")] == ["Waargenomen (%)", "Verwacht SCP (%)",
+                                                           "Verschil (procentpunt)", "Oordeel"]
+    assert len(_data(a, "gemeenten")["features"]) == 2
+    coords = re.findall(r"-?\d+\.\d+", json.dumps(wijken["features"][0]["geometry"]))
+    assert coords and all(len(c.split(".")[1]) <= 5 for c in coords)
+    # the basemap is an optional overlay (off by default); without it there is no tile URL at all
+    assert "tile.openstreetmap.org" in a and "tile.openstreetmap.org" not in maps.interactive_map(grid, basemap=False)
+    assert "&lt;Twee&gt;" not in json.dumps(_data(a, "gemeenten"))  # names travel as data, escaped by the DOM
+    en = maps.interactive_map(grid, lang="en")
+    assert "Observed (%)" in en and '"8.4%"' in en and 'lang="en"' in en
+
+
+def test_vendored_leaflet_matches_its_checksums():
+    sums = (maps.VENDOR / "SHA256SUMS").read_text().split("\n")
+    entries = [line.split() for line in sums if line.strip()]
+    assert {"leaflet.js", "leaflet.css", "LICENSE"} <= {name for _, name in entries}
+    for digest, name in entries:
+        assert files.sha256_file(maps.VENDOR / name) == digest, name
+    assert "BSD" in (maps.VENDOR / "LICENSE").read_text() or "Redistribution" in (maps.VENDOR / "LICENSE").read_text()

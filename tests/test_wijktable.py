@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jeugdhulp_wijken import regions, wijktable
+from jeugdhulp_wijken import overview, regions, wijktable
 from jeugdhulp_wijken.dictionary import DETERMINANTS
 
 from _data_helpers import real_build, real_raw_dir, synthetic_build, synthetic_raw_dir
@@ -106,18 +106,28 @@ def test_synthetic_outputs_overview_summary_and_local_factors():
     assert list(data.columns[:1]) == ["wijk_code"] and data["wijk_code"].is_unique
     assert set(truth["wijken_absent_from_local_factor_file"]) <= set(unmapped["wijk_code"])
     assert set(truth["local_factor_codes_2016_only"]) <= set(unmapped["wijk_code"])
-    overview = wijktable.data_overview(table, region)
-    jz = overview[overview["section"] == "jeugdzorgregio"]
+    ov = overview.data_overview(table, region)
+    jz = ov[ov["section"] == "jeugdzorgregio"]
     assert jz["n_wijken_nl"].sum() == len(table)
     assert int(jz.loc[jz["item"] == "JZ01", "n_wijken_region"].iloc[0]) == len(sub)
-    summary = wijktable.data_summary(table, region, missing_geometry=missing, unmapped_factors=unmapped,
-                                     local_factor_meta=meta, geometry_vintage="x", synthetic=True)
+    summary = overview.data_summary(table, missing_geometry=missing, unmapped_factors=unmapped,
+                                    local_factor_meta=meta, geometry_vintage="x", synthetic=True)
     json.dumps(summary)
+    assert "region" not in summary  # the national stage knows no region
     assert summary["national"]["n_wijken"] == len(table)
     assert summary["suppressed"]["nl"] == truth["n_suppressed"]
+    assert summary["geometry"]["without_polygon_nl"] == truth["wijken_without_polygon"]
     assert "3/10" in summary["youth_approximation"]["method"] or "0.3" in summary["youth_approximation"]["method"]
     sens = summary["youth_approximation"]["sensitivity"]["nl"]
     assert {"0-14 only", "0-14 + 3/10 of 15-24 (used)", "unweighted wijk mean"} <= set(sens)
+    # a region's counts come from the national table and summary
+    rd = overview.region_data(table, region, summary_nl=summary, geometry_vintage="x")
+    json.dumps(rd)
+    assert rd["n_wijken"] == len(sub) and rd["suppressed"] == int(sub["flag_suppressed"].sum())
+    assert rd["without_polygon"] == [c for c in truth["wijken_without_polygon"] if c in set(sub["wijk_code"])]
+    assert set(rd["factor_wijken_unmapped"]) <= set(sub["wijk_code"])
+    assert set(rd["youth_approximation"]["sensitivity"]) == {"region"} and "effect_region" in rd["youth_approximation"]
+    assert wijktable.gemeenten_from_table(table)["gemeente_code"].is_unique
 
 
 @pytest.mark.realdata
@@ -150,7 +160,7 @@ def test_real_weighted_national_mean_and_haaglanden():
     assert counts["'s-Gravenhage"] == 42 and counts["Rijswijk"] == 11
     jz24 = wijktable.region_subset(table, regions.resolve_region("JZ24", g))
     assert len(jz24) == 103
-    cap = wijktable.region_caption(table, regions.resolve_region("Haaglanden", g))
+    cap = overview.region_caption(table, regions.resolve_region("Haaglanden", g))
     assert "102 wijken" in cap and "103 wijken" in cap and "Voorschoten" in cap
 
 
@@ -169,14 +179,15 @@ def test_real_public_local_factors_mapping():
 def test_pipeline_declares_every_raw_input_of_the_step():
     import yaml
 
-    from jeugdhulp_wijken import paths
+    from jeugdhulp_wijken import paths, sources
 
     spec = yaml.safe_load(paths.PIPELINE_SPEC.read_text())
     step = next(s for s in spec["steps"] if s["name"] == "data_preparation")
-    declared = sorted(p.replace("{raw}/", "") for p in step["inputs"])
+    declared = sorted(p.removeprefix("source:") for p in step["inputs"])
     assert declared == sorted(wijktable.step_inputs())
-    for rel in wijktable.step_inputs():
+    for rel in wijktable.raw_inputs():
         assert (synthetic_raw_dir() / rel).is_file(), rel
+    assert wijktable.raw_inputs()[0] == sources.rel_path(wijktable.SCP_SOURCE) == wijktable.SCP_ODS
 
 
 @pytest.mark.parametrize("which", ["synthetic", pytest.param("real", marks=pytest.mark.realdata)])

@@ -9,7 +9,8 @@ the pipeline passes that folder to each notebook. Synthetic runs prefix every fi
     df = catalog.read("scp_results_nl", national_dir, synthetic)
     catalog.write(df, "scp_results_nl", output_dir, synthetic)
 
-Writers are deterministic (same data, same bytes) and atomic.
+Writers are deterministic (same data, same bytes) and atomic: parquet without varying metadata,
+GeoPackages with a fixed GDAL date, HTML with stable element ids, the compendium's JSON.
 """
 from __future__ import annotations
 
@@ -142,8 +143,10 @@ def write(obj: Any, artefact_id: str, directory: str | os.PathLike, synthetic: b
     p = path(artefact_id, directory, synthetic)
     suffix = p.suffix.lower()
     if suffix == ".parquet":
+        # pyarrow's file metadata (created_by, the pandas schema) depends only on the data and the
+        # pinned versions; no timestamps, so the same frame gives the same bytes
         buf = io.BytesIO()
-        obj.to_parquet(buf, index=False)
+        obj.to_parquet(buf, index=False, engine="pyarrow", compression="snappy")
         return files.write_bytes_atomic(p, buf.getvalue())
     if suffix == ".csv":
         return files.write_text_atomic(p, obj.to_csv(index=False, lineterminator="\n"))
@@ -155,6 +158,8 @@ def write(obj: Any, artefact_id: str, directory: str | os.PathLike, synthetic: b
     if suffix in (".yml", ".yaml"):
         import yaml
         return files.write_text_atomic(p, yaml.safe_dump(files.plain(obj), sort_keys=False, allow_unicode=True))
+    if suffix == ".html":
+        return files.write_html(p, str(obj))
     if isinstance(obj, bytes):
         return files.write_bytes_atomic(p, obj)
     return files.write_text_atomic(p, str(obj))

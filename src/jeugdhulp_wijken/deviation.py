@@ -21,8 +21,9 @@ Overdispersion (Spiegelhalter 2005, *Statistics in Medicine* 24:1185-1202)
     * additive / random effects (``*_tau``): ``sqrt(se ** 2 + tau2)`` with
       ``tau2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w))``, ``w = 1 / se^2``.
 
-    Overdispersion is estimated on all wijken of the national table with an observed value
-    (the reference population of the model), not on the region alone.
+    Overdispersion is estimated once, on all wijken of the national table with an observed value
+    (the reference population of the model), never on a region alone; the national metrics store
+    it, so a region can be reclassified under any rule without refitting (:func:`classify_results`).
 
 Simple rules
     ``abs1pp`` / ``abs2pp``: |observed - expected| >= 1 (2) percentage point;
@@ -35,11 +36,12 @@ size", not "large wijk". The HHS share is compared with every rule in the sensit
 """
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .study import STUDY_AREA_GEMEENTEN
+from .study import STUDY_AREA, STUDY_AREA_GEMEENTEN
 
 HIGHER = "hoger dan verwacht"
 LOWER = "lager dan verwacht"
@@ -52,8 +54,8 @@ CLASS_LABELS = {"nl": {HIGHER: "hoger dan verwacht", LOWER: "lager dan verwacht"
                        AS_EXPECTED: "as expected", NO_DATA: "no data"}}
 CLASS_COLORS = {HIGHER: "#c44e52", LOWER: "#4c72b0", AS_EXPECTED: "#9a9a9a", NO_DATA: "#dddddd"}
 
-Z95 = float(stats.norm.ppf(0.975))    # 1.96
-Z998 = float(stats.norm.ppf(0.999))   # 3.09
+Z95 = NormalDist().inv_cdf(0.975)    # 1.96
+Z998 = NormalDist().inv_cdf(0.999)   # 3.09
 
 RULES: dict[str, str] = {
     "funnel95": "binomial funnel, 95% limits (|z| > 1.96)",
@@ -96,7 +98,7 @@ def funnel_limits(expected_pct, n, level: float = 0.95, phi: float = 1.0, tau2: 
     ``phi`` multiplies the binomial variance (multiplicative overdispersion); ``tau2``
     (in pp^2) is added to it (additive overdispersion). Lower limits are not cut at 0.
     """
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
     se = binomial_se(expected_pct, n)
     s = np.sqrt(se ** 2 * max(phi, 1.0) + tau2)
     p = np.asarray(expected_pct, dtype=float)
@@ -164,35 +166,70 @@ def classify(observed, expected, n, rule: str = DEFAULT_RULE, overdispersion: di
     return pd.Series(cls, index=index, name="deviation_class"), pd.Series(z, index=index, name="z_score")
 
 
-def sensitivity_table(results: pd.DataFrame, overdispersion: dict, rules=None,
-                      haaglanden_codes=None) -> pd.DataFrame:
-    """Share of wijken higher/lower than expected per rule, for the region, Haaglanden and NL.
+def classify_results(results: pd.DataFrame, rule: str, overdispersion: dict | None = None) -> pd.DataFrame:
+    """A copy of a results table (observed, expected_scp, youths_0_17_est) with ``deviation_class``,
+    ``z_score`` and ``deviation_rule`` for ``rule``.
 
-    ``results`` needs observed, expected_scp, youths_0_17_est, gemeente_code, in_region.
-    Shares are of the wijken with an observed value (``n_with_data``); ``share_differing_of_all``
-    uses all wijken of the scope as denominator.
+    ``overdispersion`` is the national estimate (``scp_metrics_nl["deviation"]["overdispersion"]``);
+    the ``*_phi`` and ``*_tau`` rules need it.
     """
+    check_rule(rule)
+    if overdispersion is None and rule.endswith(("_phi", "_tau")):
+        raise ValueError(f"deviation_rule {rule!r} needs the national overdispersion: pass "
+                         "overdispersion=scp_metrics_nl['deviation']['overdispersion'] (national SCP metrics).")
+    out = results.copy()
+    cls, z = classify(out["observed"], out["expected_scp"], out["youths_0_17_est"], rule, overdispersion)
+    out["deviation_class"] = cls.to_numpy()
+    out["z_score"] = z.to_numpy()
+    out["deviation_rule"] = rule
+    return out
 
-    rules = list(rules or RULES)
-    hl = results["gemeente_code"].isin(haaglanden_codes or STUDY_AREA_GEMEENTEN)
-    scopes = [("region", results["in_region"]), ("nl", pd.Series(True, index=results.index))]
+
+def class_counts(classes) -> dict:
+    """Counts and shares of the deviation classes. Shares are of the wijken with data
+    (``n_with_data``); ``share_differing_of_all`` divides by all wijken."""
+    c = pd.Series(np.asarray(classes, dtype=object))
+    n_all = int(len(c))
+    n_data = int((c != NO_DATA).sum())
+    hi, lo = int((c == HIGHER).sum()), int((c == LOWER).sum())
+    return {"n_wijken": n_all, "n_with_data": n_data, "n_higher": hi, "n_lower": lo,
+            "n_as_expected": int((c == AS_EXPECTED).sum()), "n_no_data": n_all - n_data,
+            "share_higher": hi / n_data if n_data else np.nan,
+            "share_lower": lo / n_data if n_data else np.nan,
+            "share_differing": (hi + lo) / n_data if n_data else np.nan,
+            "share_differing_of_all": (hi + lo) / n_all if n_all else np.nan}
+
+
+def national_scopes(results: pd.DataFrame) -> list[tuple[str, str, pd.Series]]:
+    """(scope, label, mask) for NL, the HHS study area (when present) and every jeugdzorgregio."""
+    scopes = [("nl", "Nederland", pd.Series(True, index=results.index))]
+    hl = results["gemeente_code"].isin(STUDY_AREA_GEMEENTEN)
     if hl.any():
-        scopes.insert(1, ("haaglanden", hl))
+        scopes.append(("haaglanden", f"{STUDY_AREA} (studiegebied HHS)", hl))
+    if "jz_code" in results.columns:
+        names = results.groupby("jz_code")["jz_name"].first() if "jz_name" in results.columns else None
+        for jz in sorted(results["jz_code"].dropna().unique()):
+            scopes.append((jz, names[jz] if names is not None else jz, results["jz_code"] == jz))
+    return scopes
+
+
+def sensitivity_table(results: pd.DataFrame, overdispersion: dict, scopes=None, rules=None) -> pd.DataFrame:
+    """Share of wijken higher/lower than expected per rule and scope.
+
+    ``results`` needs observed, expected_scp, youths_0_17_est and gemeente_code (and jz_code for the
+    default scopes). ``scopes`` is a list of ``(scope, label, mask)``; the default is
+    :func:`national_scopes` (NL, the HHS study area, every jeugdzorgregio). Counts come from
+    :func:`class_counts`.
+    """
+    rules = list(rules or RULES)
+    scopes = national_scopes(results) if scopes is None else scopes
     rows = []
     for rule in rules:
         cls, _ = classify(results["observed"], results["expected_scp"], results["youths_0_17_est"], rule,
                           overdispersion)
-        for scope, mask in scopes:
-            c = cls[mask.values]
-            n_all = int(len(c))
-            n_data = int((c != NO_DATA).sum())
-            hi, lo = int((c == HIGHER).sum()), int((c == LOWER).sum())
-            rows.append({"rule": rule, "description": RULES[rule], "scope": scope, "n_wijken": n_all,
-                         "n_with_data": n_data, "n_higher": hi, "n_lower": lo,
-                         "share_higher": hi / n_data if n_data else np.nan,
-                         "share_lower": lo / n_data if n_data else np.nan,
-                         "share_differing": (hi + lo) / n_data if n_data else np.nan,
-                         "share_differing_of_all": (hi + lo) / n_all if n_all else np.nan})
+        for scope, label, mask in scopes:
+            rows.append({"rule": rule, "description": RULES[rule], "scope": scope, "scope_label": label,
+                         **class_counts(cls[np.asarray(mask, dtype=bool)])})
     return pd.DataFrame(rows)
 
 

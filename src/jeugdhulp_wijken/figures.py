@@ -5,13 +5,14 @@ it, its file stem and a caption in Dutch and English. Notebooks save figures onl
 through :func:`save_figure`, which
 
 * refuses figure ids that are not in the registry, or that belong to another step;
-* writes PNG and SVG with fixed metadata, so the same inputs give the same bytes;
+* writes PNG and SVG with fixed metadata (no dates, no version strings, a fixed SVG hash
+  salt), atomically, so the same inputs give the same bytes;
 * writes a ``<stem>.json`` sidecar with the filled-in caption;
 * marks synthetic figures in the file name (``synthetic_`` prefix) and in the caption.
 """
 from __future__ import annotations
 
-import json
+import io
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 
-from . import paths  # noqa: E402
+from . import files, paths  # noqa: E402
 
 LANGS = ("nl", "en")
 SYNTHETIC_CAPTION = {"nl": "SYNTHETISCHE DATA (fictief, geen echte wijken). ",
                      "en": "SYNTHETIC DATA (fictional, no real wijken). "}
 DPI = 150
+SVG_HASHSALT = "jeugdhulp-wijken"
+#: Metadata written into each format: fixed values, and ``None`` drops matplotlib's dates.
+SAVE_METADATA: dict[str, dict[str, str | None]] = {
+    "png": {"Software": "matplotlib"},
+    "svg": {"Creator": "matplotlib", "Date": None},
+    "pdf": {"Creator": "matplotlib", "Producer": "matplotlib", "CreationDate": None, "ModDate": None},
+}
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def set_style() -> None:
         "axes.titlesize": 10,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "svg.hashsalt": "jeugdhulp-wijken",
+        "svg.hashsalt": SVG_HASHSALT,
         "svg.fonttype": "path",
         "path.simplify": True,
     })
@@ -119,6 +127,21 @@ class SavedFigure(list):
         return Path(png).read_bytes() if png is not None else None
 
 
+def figure_bytes(fig, fmt: str) -> bytes:
+    """``fig`` rendered as ``fmt`` with fixed metadata and SVG hash salt: same figure, same bytes."""
+    buf = io.BytesIO()
+    with plt.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        fig.savefig(buf, format=fmt, metadata=SAVE_METADATA.get(fmt), bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _write_sidecar(out: Path, spec: FigureSpec, step: str, lang: str, synthetic: bool, caption: str,
+                   written: list[Path]) -> Path:
+    sidecar = paths.artefact(out, f"{spec.file}.json", synthetic)
+    return files.write_json(sidecar, {"id": spec.id, "step": step, "lang": lang, "synthetic": synthetic,
+                                      "caption": caption, "files": [p.name for p in written]})
+
+
 def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",
                 synthetic: bool = False, registry: dict[str, FigureSpec] | None = None,
                 **caption_values: Any) -> SavedFigure:
@@ -131,18 +154,10 @@ def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: s
         raise ValueError(f"Figure '{fig_id}' belongs to step '{spec.step}', not '{step}'.")
     caption = spec.caption_text(lang, synthetic, **caption_values)
     out = Path(figures_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext in spec.formats:
-        target = paths.artefact(out, f"{spec.file}.{ext}", synthetic)
-        meta = {"Date": None} if ext in ("svg", "pdf") else {"Software": "matplotlib"}
-        fig.savefig(target, format=ext, metadata=meta, bbox_inches="tight")
-        written.append(target)
-    sidecar = paths.artefact(out, f"{spec.file}.json", synthetic)
-    sidecar.write_text(json.dumps({"id": fig_id, "step": step, "lang": lang, "synthetic": synthetic,
-                                   "caption": caption, "files": [p.name for p in written]},
-                                  ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    written.append(sidecar)
+    written = [files.write_bytes_atomic(paths.artefact(out, f"{spec.file}.{ext}", synthetic),
+                                        figure_bytes(fig, ext))
+               for ext in spec.formats]
+    written.append(_write_sidecar(out, spec, step, lang, synthetic, caption, written))
     plt.close(fig)
     saved = SavedFigure(written)
     saved.caption = caption
@@ -152,7 +167,7 @@ def save_figure(fig, fig_id: str, figures_dir: str | Path, *, step: str, lang: s
 def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: str, lang: str = "nl",
                      synthetic: bool = False, registry: dict[str, FigureSpec] | None = None,
                      **caption_values: Any) -> list[Path]:
-    """Save an interactive (HTML) figure registered with ``formats: [html]``."""
+    """Save an interactive (HTML) figure registered with ``formats: [html]``, with stable element ids."""
     registry = registry if registry is not None else load_registry()
     if fig_id not in registry:
         raise KeyError(f"Figure '{fig_id}' is not in {paths.FIGURE_REGISTRY}; add it there first.")
@@ -161,14 +176,8 @@ def save_html_figure(html: str, fig_id: str, figures_dir: str | Path, *, step: s
         raise ValueError(f"Figure '{fig_id}' is registered for step '{spec.step}' with formats {spec.formats}.")
     caption = spec.caption_text(lang, synthetic, **caption_values)
     out = Path(figures_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = paths.artefact(out, f"{spec.file}.html", synthetic)
-    target.write_text(html, encoding="utf-8")
-    sidecar = paths.artefact(out, f"{spec.file}.json", synthetic)
-    sidecar.write_text(json.dumps({"id": fig_id, "step": step, "lang": lang, "synthetic": synthetic,
-                                   "caption": caption, "files": [target.name]},
-                                  ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return [target, sidecar]
+    target = files.write_html(paths.artefact(out, f"{spec.file}.html", synthetic), html)
+    return [target, _write_sidecar(out, spec, step, lang, synthetic, caption, [target])]
 
 
 def data_uri(saved: "SavedFigure | list[Path]") -> str:
@@ -192,10 +201,16 @@ def registry_table(registry: dict[str, FigureSpec] | None = None) -> str:
     registry = registry if registry is not None else load_registry()
     spec = _yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8"))
     steps = {s["name"]: s for s in spec["steps"]}
+    stages = spec.get("stages") or {}
     rows = ["| figure id | made by | file(s) | caption (en) |", "|---|---|---|---|"]
     for fig in registry.values():
+        if fig.step not in steps:
+            raise ValueError(f"Figure '{fig.id}' names step '{fig.step}', which is not in {paths.PIPELINE_SPEC.name}; "
+                             f"fix the step in {paths.FIGURE_REGISTRY}.")
         step = steps[fig.step]
-        folder = step.get("figures_dir", step["output_dir"]).replace("{figures}", "figures")
+        folder = (stages[step["stage"]]["figures"] if "stage" in step
+                  else step.get("figures_dir", step["output_dir"]))
+        folder = folder.replace("{figures}", "figures")
         files = ", ".join(f"`{folder}/{fig.file}.{ext}`" for ext in fig.formats)
         rows.append(f"| `{fig.id}` | `{step['notebook']}` | {files} | {fig.caption['en']} |")
     return "\n".join(rows)

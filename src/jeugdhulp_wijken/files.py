@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,36 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as the compendium's JSON (see :func:`json_text`), atomically."""
     return write_text_atomic(path, json_text(data))
+
+
+_HTML_ID = re.compile(
+    # folium/branca element names (``map_<32 hex>``, ``geo_json_<32 hex>``) and plotly's uuid4 div ids
+    r"(?<=_)[0-9a-f]{32}(?![0-9a-f])"
+    r"|(?<![0-9a-f-])[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}(?![0-9a-f-])")
+
+
+def stable_html_ids(html: str) -> str:
+    """Replace the random element ids of folium/branca/leaflet and plotly by sequential ones.
+
+    Ids are numbered in order of first appearance, so the same page gives the same text; a
+    page that already has sequential ids is returned unchanged. Nothing else is touched.
+    """
+    mapping: dict[str, str] = {}
+
+    def sub(mo: re.Match) -> str:
+        key = mo.group(0)
+        if key not in mapping:
+            n = len(mapping) + 1
+            mapping[key] = (f"{n:032x}" if len(key) == 32
+                            else f"00000000-0000-4000-8000-{n:012x}")
+        return mapping[key]
+
+    return _HTML_ID.sub(sub, html)
+
+
+def write_html(path: str | os.PathLike, html: str) -> Path:
+    """Write an HTML page with stable element ids (:func:`stable_html_ids`), atomically."""
+    return write_text_atomic(path, stable_html_ids(html))
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -29,10 +29,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from . import paths
+from .sources import rel_path
 
-GEOMETRY_2016 = "geometry/wijk_2016_6.geojson"
-GEOMETRY_HADOKS = "geometry/hadoks_area_wijken_wijkgeo_file.json"
+#: Boundary files, by their id in data/sources.yml.
+GEOMETRY_2016_SOURCE = "cbs_wijkgrenzen_2016"
+GEOMETRY_HADOKS_SOURCE = "elan_hadoks_wijkgrenzen"
+GEOMETRY_2016 = rel_path(GEOMETRY_2016_SOURCE)
+GEOMETRY_HADOKS = rel_path(GEOMETRY_HADOKS_SOURCE)
 CRS = "EPSG:28992"
 LAYER = "wijken"
 SOURCE_2016 = "CBS wijkgrenzen 2016"
@@ -72,17 +75,14 @@ def _read(path: Path, code_col: str) -> gpd.GeoDataFrame:
     return gdf[["code", "n_parts", "geometry"]]
 
 
-def _kwb_area(raw_dir: Path) -> pd.Series:
-    from .wijktable import KWB_DBF, read_kwb_wijken
-    path = raw_dir / KWB_DBF
-    if not path.is_file():
-        return pd.Series(dtype=float)
-    kwb = read_kwb_wijken(path)
-    return kwb.set_index("wijk_code")["area_ha"]
-
-
-def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame, area_ha: pd.Series | None = None
+                        ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Assemble one polygon per wijk of ``table`` (columns wijk_code, wijk_name, gemeente_code, gemeente_name).
+
+    ``area_ha``: the KWB 2017 area (``OPP_TOT``, ha) per wijk code, as read by
+    :func:`wijktable.read_kwb_wijken`; polygons that differ more than 3 % from it get a note.
+    Without it no area check is made. (The wijk table passes it; this module reads no KWB file,
+    so that it does not depend on :mod:`wijktable`.)
 
     Returns ``(geometry, missing)``: a GeoDataFrame (EPSG:28992) with GEOMETRY_COLUMNS, one row
     per wijk that has a polygon, sorted by wijk_code; and a DataFrame (wijk_code, wijk_name,
@@ -92,7 +92,7 @@ def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame) -> tuple[gpd.G
     g16 = _read(raw_dir / GEOMETRY_2016, "WKC").set_index("code")
     hadoks_path = raw_dir / GEOMETRY_HADOKS
     had = _read(hadoks_path, "WK_CODE").set_index("code") if hadoks_path.is_file() else None
-    area = _kwb_area(raw_dir)
+    area = area_ha if area_ha is not None else pd.Series(dtype=float)
     rows, missing = [], []
     for rec in table[["wijk_code", "wijk_name", "gemeente_code", "gemeente_name"]].itertuples(index=False):
         code = rec.wijk_code
@@ -135,18 +135,61 @@ def build_wijk_geometry(raw_dir: str | Path, table: pd.DataFrame) -> tuple[gpd.G
     return gdf, miss
 
 
+#: GeoPackages record the time they were written; a fixed date keeps the bytes reproducible.
+GPKG_FIXED_DATE = "2017-01-01T00:00:00.000Z"
+
+
 def write_geometry(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write a GeoPackage with layer 'wijken' (replacing the file)."""
+    """Write a GeoPackage with layer 'wijken', deterministically (fixed timestamp) and atomically."""
+    import os
+
+    import pyogrio
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    gdf.to_file(path, layer=LAYER, driver="GPKG")
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    if tmp.exists():
+        tmp.unlink()
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_FIXED_DATE})
+    try:
+        gdf.to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+    os.replace(tmp, path)
     return path
 
 
-def read_geometry(path: str | Path) -> gpd.GeoDataFrame:
-    return gpd.read_file(path, layer=LAYER)
+def read_geometry(path: str | Path, gemeente_codes=None) -> gpd.GeoDataFrame:
+    """Read a wijk GeoPackage; with ``gemeente_codes`` only the wijken of those gemeenten (filtered
+    while reading, so a region does not load the whole country)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist. Run the data_preparation step "
+                                "(notebooks/01_data_preparation.ipynb) that writes it.")
+    if gemeente_codes is None:
+        return gpd.read_file(path, layer=LAYER)
+    codes = sorted({str(c) for c in gemeente_codes})
+    bad = [c for c in codes if not c.startswith("GM") or not c[2:].isdigit()]
+    if bad:
+        raise ValueError(f"gemeente_codes must look like GM0518; got {bad[:5]}.")
+    where = "gemeente_code IN ({})".format(", ".join(f"'{c}'" for c in codes))
+    out = gpd.read_file(path, layer=LAYER, where=where)
+    return out.sort_values("wijk_code").reset_index(drop=True)
+
+
+def gemeente_boundaries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One (multi)polygon per gemeente: the union of its wijken, with gemeente_code and gemeente_name.
+
+    Gemeenten whose wijken lack a polygon are outlined by the wijken that have one.
+    """
+    cols = [c for c in ("gemeente_code", "gemeente_name") if c in gdf.columns]
+    if "gemeente_code" not in cols:
+        raise KeyError("gemeente_boundaries needs a gemeente_code column in the wijk polygons.")
+    g = gdf[cols + [gdf.geometry.name]]
+    g = g[g.geometry.notna() & ~g.geometry.is_empty]
+    out = g.dissolve(by=cols, as_index=False, sort=True)
+    return out.sort_values("gemeente_code").reset_index(drop=True)
 
 
 def vintage_label(gdf: gpd.GeoDataFrame, lang: str = "nl") -> str:

@@ -33,12 +33,17 @@ import pandas as pd
 
 from . import paths
 from .dictionary import BINARY_DETERMINANTS, DETERMINANTS, PERCENT_DETERMINANTS
-from .regions import load_gemeente_regions
+from .regions import GEMEENTE_COLUMNS, REGIONS_SOURCES, load_gemeente_regions
+from .sources import rel_path
 from .study import YOUTH_SHARE_15_24
 
-SCP_ODS = "jeugdhulp/Wijkdata_Jeugdhulp_in_de_wijk.ods"
-KWB_DIR = "cbs_kwb_2017/cbs_wijkbuurtkaart_2017_v1_attributes"
-KWB_DBF = f"{KWB_DIR}/wijk_2017.dbf"
+#: Raw files, by their id in data/sources.yml (paths relative to raw_dir follow from the manifest).
+SCP_SOURCE = "scp_wijkdata_jeugdhulp_2017"
+KWB_SOURCE = "cbs_kwb2017_wijk_dbf"
+GM2016_SOURCE = "gezondheidsmonitor_2016_wijk"
+ELAN_COUNT_SOURCE = "elan_lumc_df_count"
+SCP_ODS = rel_path(SCP_SOURCE)
+KWB_DBF = rel_path(KWB_SOURCE)
 SCP_SHEETS = ("wijk", "gebruik", "determinanten", "bronnen", "beschrijving")
 KWB_MISSING = -99999999
 SMALL_WIJK = 1000
@@ -248,6 +253,7 @@ def build_national_table(raw_dir: str | Path = paths.RAW, geometry_codes=None, r
         _fail(raw_dir / SCP_ODS, "gemeentecode", f"{int(no_region.sum())} wijk(en) whose gemeente is not in "
               f"CBS 83553NED ({raw_dir / 'regions'})", table.loc[no_region, ["wijk_code", "gemeente_code"]])
     table = table.merge(kwb[["wijk_code", "inhabitants", "p_00_14", "p_15_24"]], on="wijk_code", how="left")
+    area_ha = kwb.set_index("wijk_code")["area_ha"]
     table["youths_0_17_est"] = estimate_youths(table["inhabitants"], table["p_00_14"], table["p_15_24"])
     table["flag_suppressed"] = table["perc_jhzv"].isna()
     table["n_missing_determinants"] = table[DETERMINANTS].isna().sum(axis=1).astype(int)
@@ -255,7 +261,7 @@ def build_national_table(raw_dir: str | Path = paths.RAW, geometry_codes=None, r
     gdf = missing_geom = None
     if geometry_codes is None or return_geometry:
         from .geometry import build_wijk_geometry
-        gdf, missing_geom = build_wijk_geometry(raw_dir, table)
+        gdf, missing_geom = build_wijk_geometry(raw_dir, table, area_ha)
         geometry_codes = set(gdf["wijk_code"])
     table["flag_missing_geometry"] = ~table["wijk_code"].isin(set(geometry_codes))
     table = table[TABLE_COLUMNS].sort_values("wijk_code").reset_index(drop=True)
@@ -308,6 +314,16 @@ def region_subset(table: pd.DataFrame, region) -> pd.DataFrame:
     return table[table["gemeente_code"].isin(region.gemeente_codes)].reset_index(drop=True)
 
 
+def gemeenten_from_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The gemeente -> region lookup held by a national table (for ``regions.resolve_region``)."""
+    missing = [c for c in GEMEENTE_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataValidationError(f"wijk table: columns {missing} are missing, so the region cannot be resolved. "
+                                  "Re-run the data_preparation step (notebooks/01_data_preparation.ipynb).")
+    return (table[GEMEENTE_COLUMNS].drop_duplicates("gemeente_code").sort_values("gemeente_code")
+            .reset_index(drop=True))
+
+
 def youth_weight_sensitivity(table: pd.DataFrame, region_codes=None) -> dict:
     """Youth-weighted observed/expected means under alternative youth approximations.
 
@@ -336,8 +352,8 @@ def youth_weight_sensitivity(table: pd.DataFrame, region_codes=None) -> dict:
 # --------------------------------------------------------------------------------------
 # Public local factors (Gezondheidsmonitor 2016, ELAN/LUMC), in the local-factor file format
 # --------------------------------------------------------------------------------------
-GM2016_CSV = "local_factors/WijkEenzaamheid2016.csv"
-ELAN_COUNT_CSV = "local_factors/elan_lumc/df_count_ver_3.csv"
+GM2016_CSV = rel_path(GM2016_SOURCE)
+ELAN_COUNT_CSV = rel_path(ELAN_COUNT_SOURCE)
 ELAN_YEAR = 2017
 #: Name of the area the ELAN/LUMC wijk aggregates cover (labels their analyses; sidecar key ``coverage``).
 ELAN_COVERAGE = "ELAN-gebied"
@@ -493,218 +509,20 @@ def build_public_local_factors(raw_dir: str | Path, table: pd.DataFrame, synthet
     return data, meta, unmapped
 
 
-# --------------------------------------------------------------------------------------
-# Overview, summary and figure
-# --------------------------------------------------------------------------------------
-def data_overview(table: pd.DataFrame, region) -> pd.DataFrame:
-    """Long table: wijken/gemeenten/suppressed per jeugdzorgregio, and missingness per variable.
+def raw_sources(optional: bool = False) -> list[str]:
+    """Ids (data/sources.yml) of the raw files the data step reads; with ``optional`` also the ELAN
+    boundary and count files, which are used when present."""
+    from .geometry import GEOMETRY_2016_SOURCE, GEOMETRY_HADOKS_SOURCE
 
-    Columns: section ("jeugdzorgregio" | "variable"), item, label, n_wijken_nl, n_missing_nl,
-    n_wijken_region, n_missing_region, n_suppressed_nl, n_suppressed_region, n_gemeenten.
-    """
-    from .dictionary import label
-
-    in_reg = table["gemeente_code"].isin(region.gemeente_codes)
-    rows = []
-    for (jz, name), grp in table.groupby(["jz_code", "jz_name"], sort=True):
-        r = grp["gemeente_code"].isin(region.gemeente_codes)
-        rows.append({"section": "jeugdzorgregio", "item": jz, "label": name, "n_wijken_nl": len(grp),
-                     "n_missing_nl": 0, "n_wijken_region": int(r.sum()), "n_missing_region": 0,
-                     "n_suppressed_nl": int(grp["flag_suppressed"].sum()),
-                     "n_suppressed_region": int((grp["flag_suppressed"] & r).sum()),
-                     "n_gemeenten": grp["gemeente_code"].nunique()})
-    for var in ["perc_jhzv", "perc_przv", "residu"] + DETERMINANTS + ["inhabitants", "youths_0_17_est"]:
-        rows.append({"section": "variable", "item": var, "label": label(var, "nl"), "n_wijken_nl": len(table),
-                     "n_missing_nl": int(table[var].isna().sum()), "n_wijken_region": int(in_reg.sum()),
-                     "n_missing_region": int(table.loc[in_reg, var].isna().sum()),
-                     "n_suppressed_nl": int(table["flag_suppressed"].sum()),
-                     "n_suppressed_region": int(table.loc[in_reg, "flag_suppressed"].sum()),
-                     "n_gemeenten": table["gemeente_code"].nunique()})
-    return pd.DataFrame(rows)
-
-
-def data_summary(table: pd.DataFrame, region, *, missing_geometry: pd.DataFrame, unmapped_factors: pd.DataFrame,
-                 local_factor_meta: dict, geometry_vintage: str, synthetic: bool = False, year: int = 2017) -> dict:
-    """The JSON summary of the data step (counts, weighted means, missingness, exclusions)."""
-    in_reg = table["gemeente_code"].isin(region.gemeente_codes)
-    sub = table[in_reg]
-    jz_in_region = sorted(sub["jz_code"].unique())
-    jz_full = table[table["jz_code"].isin(jz_in_region)]
-    outside = jz_full[~jz_full["gemeente_code"].isin(region.gemeente_codes)]
-    unmapped_2017 = unmapped_factors.loc[unmapped_factors["wijk_name"] != "", "wijk_code"]
-    headline = {
-        "region_label": region_caption(table, region, "nl"),
-        "n_wijken_nl": int(len(table)), "n_gemeenten_nl": int(table["gemeente_code"].nunique()),
-        "n_jeugdzorgregios_nl": int(table["jz_code"].nunique()),
-        "n_wijken_region": int(len(sub)), "n_gemeenten_region": int(sub["gemeente_code"].nunique()),
-        "observed_nl_weighted_pct": round(weighted_mean(table["perc_jhzv"], table["youths_0_17_est"]), 2),
-        "observed_region_weighted_pct": round(weighted_mean(sub["perc_jhzv"], sub["youths_0_17_est"]), 2),
-        "observed_region_unweighted_pct": round(float(sub["perc_jhzv"].mean()), 2),
-        "expected_region_unweighted_pct": round(float(sub["perc_przv"].mean()), 2),
-        "suppressed_nl": int(table["flag_suppressed"].sum()), "suppressed_region": int(sub["flag_suppressed"].sum()),
-        "wijken_without_polygon_nl": int(len(missing_geometry)),
-        "wijken_without_polygon_region": int(missing_geometry["wijk_code"].isin(sub["wijk_code"]).sum()),
-        "factor_wijken_unmapped_nl": int(len(unmapped_2017)),
-        "factor_wijken_unmapped_region": int(unmapped_2017.isin(sub["wijk_code"]).sum()),
-    }
-    return {
-        "headline": headline,
-        "synthetic": bool(synthetic),
-        "year": year,
-        "indeling": f"wijk indeling {year} (SCP file)",
-        "region": {"parameter_label": region.name, "caption_label": region_caption(table, region, "nl"), "slug": region.slug, "kind": region.kind,
-                   "gemeente_codes": list(region.gemeente_codes), "note": region.note,
-                   "n_wijken": int(len(sub)), "n_gemeenten": int(sub["gemeente_code"].nunique()),
-                   "jeugdzorgregios": jz_in_region,
-                   "jeugdzorgregio_wijken_outside_region": int(len(outside)),
-                   "jeugdzorgregio_gemeenten_outside_region": sorted(outside["gemeente_name"].unique().tolist())},
-        "national": {"n_wijken": int(len(table)), "n_gemeenten": int(table["gemeente_code"].nunique()),
-                     "n_jeugdzorgregios": int(table["jz_code"].nunique()),
-                     "n_ggd_regions": int(table["ggd_code"].nunique()),
-                     "wijken_per_jeugdzorgregio": {k: int(v) for k, v in table.groupby("jz_code").size().items()}},
-        "observed_mean": {
-            "nl_weighted_by_youths": round(weighted_mean(table["perc_jhzv"], table["youths_0_17_est"]), 4),
-            "nl_unweighted": round(float(table["perc_jhzv"].mean()), 4),
-            "region_weighted_by_youths": round(weighted_mean(sub["perc_jhzv"], sub["youths_0_17_est"]), 4),
-            "region_unweighted": round(float(sub["perc_jhzv"].mean()), 4),
-            "note": "Means over wijken with a published (non-suppressed) observed value; weights = youths_0_17_est.",
-        },
-        "expected_mean": {
-            "nl_weighted_by_youths": round(weighted_mean(table["perc_przv"], table["youths_0_17_est"]), 4),
-            "region_weighted_by_youths": round(weighted_mean(sub["perc_przv"], sub["youths_0_17_est"]), 4),
-            "region_unweighted": round(float(sub["perc_przv"].mean()), 4),
-        },
-        "suppressed": {"nl": int(table["flag_suppressed"].sum()), "region": int(sub["flag_suppressed"].sum()),
-                       "rule": "CBS does not publish observed use for wijken with fewer than 10 users ('.' in the "
-                               "SCP file); perc_jhzv and residu are NaN there, perc_przv is published."},
-        "missing_determinants": {"nl": {d: int(table[d].isna().sum()) for d in DETERMINANTS},
-                                 "region": {d: int(sub[d].isna().sum()) for d in DETERMINANTS},
-                                 "wijken_complete_nl": int((table["n_missing_determinants"] == 0).sum()),
-                                 "wijken_complete_region": int((sub["n_missing_determinants"] == 0).sum())},
-        "small_wijken": {"threshold_inhabitants": SMALL_WIJK, "nl": int(table["flag_small_wijk"].sum()),
-                         "region": int(sub["flag_small_wijk"].sum())},
-        "inhabitants_missing": int(table["inhabitants"].isna().sum()),
-        "youths_missing": int(table["youths_0_17_est"].isna().sum()),
-        "youth_approximation": _youth_statement(table, region),
-        "geometry": {"vintage_label_region": geometry_vintage,
-                     "n_without_polygon_nl": int(len(missing_geometry)),
-                     "without_polygon_region": missing_geometry[missing_geometry["wijk_code"].isin(sub["wijk_code"])
-                                                                ]["wijk_code"].tolist(),
-                     "without_polygon_nl": missing_geometry["wijk_code"].tolist()},
-        "local_factors": {"factors": list(local_factor_meta["factors"]), "mapping": local_factor_meta["mapping"],
-                          "unmapped_2017_wijken_nl": unmapped_factors.loc[unmapped_factors["wijk_name"] != "",
-                                                                          "wijk_code"].tolist(),
-                          "unmapped_2017_wijken_region": unmapped_factors.loc[
-                              unmapped_factors["wijk_code"].isin(sub["wijk_code"]), "wijk_code"].tolist(),
-                          "unmapped_reasons": unmapped_factors.groupby("reason").size().astype(int).to_dict(),
-                          "codes_2016_not_in_2017": unmapped_factors.loc[unmapped_factors["wijk_name"] == "",
-                                                                         "wijk_code"].tolist()},
-        "deviations_from_published_study": [
-            "Youths 0-17 are estimated from KWB age bands (see youth_approximation); SCP/HHS denominators are not "
-            "published.",
-            "No 2017 wijk boundaries are available; maps use 2016 boundaries and later ELAN/LUMC boundaries "
-            f"({geometry_vintage}); {len(missing_geometry)} wijken have no polygon and are listed.",
-        ],
-    }
-
-
-def region_caption(table: pd.DataFrame, region, lang: str = "nl") -> str:
-    """Region label plus, where the region covers only part of a jeugdzorgregio, what lies outside it.
-
-    E.g. "Haaglanden (GGD-regio, 9 gemeenten; studiegebied HHS): 102 wijken; jeugdzorgregio JZ24 Haaglanden
-    telt 103 wijken (ook Voorschoten)".
-    """
-    nl = lang == "nl"
-    in_reg = table["gemeente_code"].isin(region.gemeente_codes)
-    text = f"{region.name}: {int(in_reg.sum())} wijken"
-    if region.kind in ("study_area", "ggd", "gemeenten"):
-        for jz, grp in table[table["jz_code"].isin(table.loc[in_reg, "jz_code"].unique())].groupby("jz_code"):
-            outside = sorted(grp.loc[~grp["gemeente_code"].isin(region.gemeente_codes), "gemeente_name"].unique())
-            if outside:
-                names = ", ".join(outside[:3]) + ("…" if len(outside) > 3 else "")
-                text += (f"; jeugdzorgregio {jz} {grp['jz_name'].iloc[0]} telt {len(grp)} wijken (ook {names})" if nl
-                         else f"; youth-care region {jz} {grp['jz_name'].iloc[0]} has {len(grp)} wijken (also {names})")
-    return text
-
-
-def _youth_statement(table: pd.DataFrame, region) -> dict:
-    sens = youth_weight_sensitivity(table, region.gemeente_codes)
-    out = {"method": YOUTH_METHOD, "sensitivity": sens}
-    for scope in sens:
-        obs = [v["observed"] for k, v in sens[scope].items() if k != "unweighted wijk mean"]
-        used = sens[scope]["0-14 + 3/10 of 15-24 (used)"]["observed"]
-        out[f"effect_{scope}"] = (
-            f"Youth-weighted observed mean ({scope}) is {used:.2f}% with the 3/10 assumption and ranges "
-            f"{min(obs):.2f}-{max(obs):.2f}% over the alternatives (0-14 only, 2/10, 4/10 of the 15-24 band): "
-            f"the assumption moves it by at most {max(abs(o - used) for o in obs):.3f} percentage points.")
-    return out
-
-
-def plot_data_overview(table: pd.DataFrame, region, lang: str = "nl"):
-    """Three panels: wijken per jeugdzorgregio (region highlighted), missing values per variable, suppressed wijken."""
-    import matplotlib.pyplot as plt
-
-    from .dictionary import label
-
-    nl = lang == "nl"
-    in_reg = table["gemeente_code"].isin(region.gemeente_codes)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 7), gridspec_kw={"width_ratios": [1.1, 1.3, 0.8]})
-    # (a) wijken per jeugdzorgregio, split in / outside the region
-    per_jz = table.assign(in_region=in_reg).groupby(["jz_code", "jz_name", "in_region"]).size().unstack(fill_value=0)
-    per_jz = per_jz.reindex(columns=[True, False], fill_value=0).sort_index(ascending=False)
-    ylabels = [f"{c} {n[:22]}" for c, n in per_jz.index]
-    ax = axes[0]
-    short = region.name.split(" (")[0][:30]
-    ax.barh(ylabels, per_jz[True], color="#c0392b", label=("in " if nl else "in ") + short)
-    ax.barh(ylabels, per_jz[False], left=per_jz[True], color="#95a5a6", label="overig" if nl else "other")
-    for y, (key, rec) in zip(ylabels, per_jz.iterrows()):
-        if rec[True] > 0 and rec[False] > 0:
-            outside = table[(table["jz_code"] == key[0]) & ~in_reg]["gemeente_name"].unique()
-            names = ", ".join(sorted(outside)[:2]) + ("…" if len(outside) > 2 else "")
-            ax.annotate(f"{rec[True]} + {rec[False]} ({names})", (rec[True] + rec[False], y), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=6, color="#c0392b")
-    ax.set_xlabel("aantal wijken" if nl else "number of wijken")
-    ax.set_title("Wijken per jeugdzorgregio" if nl else "Wijken per youth-care region")
-    ax.tick_params(axis="y", labelsize=6)
-    ax.legend(loc="lower right", fontsize=7)
-    # (b) missing values per determinant, % of wijken, NL vs region
-    vars_ = DETERMINANTS
-    miss_nl = table[vars_].isna().mean() * 100
-    miss_rg = table.loc[in_reg, vars_].isna().mean() * 100 if in_reg.any() else miss_nl * float("nan")
-    pos = range(len(vars_))
-    ax = axes[1]
-    ax.barh([p + 0.2 for p in pos], miss_nl.to_numpy(), height=0.4, color="#7f8c8d", label="Nederland" if nl else "Netherlands")
-    ax.barh([p - 0.2 for p in pos], miss_rg.to_numpy(), height=0.4, color="#c0392b", label=region.name.split(" (")[0][:30])
-    ax.set_yticks(list(pos))
-    ax.set_yticklabels([label(v, lang)[:45] for v in vars_], fontsize=6)
-    ax.invert_yaxis()
-    ax.set_xlabel("% wijken zonder waarde ('.')" if nl else "% wijken without value ('.')")
-    ax.set_title("Ontbrekende determinanten" if nl else "Missing determinants")
-    ax.legend(loc="lower right", fontsize=7)
-    # (c) suppressed observed values
-    ax = axes[2]
-    cats = ["Nederland" if nl else "Netherlands", region.name.split(" (")[0][:25]]
-    supp = [table["flag_suppressed"].mean() * 100, table.loc[in_reg, "flag_suppressed"].mean() * 100 if in_reg.any() else 0]
-    counts = [int(table["flag_suppressed"].sum()), int(table.loc[in_reg, "flag_suppressed"].sum())]
-    totals = [len(table), int(in_reg.sum())]
-    bars = ax.bar(cats, supp, color=["#7f8c8d", "#c0392b"])
-    for b, c, t in zip(bars, counts, totals):
-        ax.annotate(f"{c} / {t}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel("% wijken onderdrukt (< 10 gebruikers)" if nl else "% wijken suppressed (< 10 users)")
-    ax.set_title("Onderdrukte wijken" if nl else "Suppressed wijken")
-    fig.suptitle(region_caption(table, region, lang), fontsize=9)
-    fig.tight_layout()
-    return fig
+    ids = [SCP_SOURCE, KWB_SOURCE, *REGIONS_SOURCES, GEOMETRY_2016_SOURCE, GM2016_SOURCE]
+    return ids + ([GEOMETRY_HADOKS_SOURCE, ELAN_COUNT_SOURCE] if optional else [])
 
 
 def raw_inputs() -> list[str]:
-    """Relative paths (mirror layout) that the data step needs; the ELAN and Hadoks files are optional."""
-    from .geometry import GEOMETRY_2016
-    from .regions import REGIONS_DATA, REGIONS_PROPERTIES
-    return [SCP_ODS, KWB_DBF, REGIONS_DATA, REGIONS_PROPERTIES, GEOMETRY_2016, GM2016_CSV]
+    """Relative paths (mirror layout) of the raw files the data step needs."""
+    return [rel_path(i) for i in raw_sources()]
 
 
-#: Every raw file whose content changes the outputs of the data step (declared inputs in pipeline.yml).
 def step_inputs() -> list[str]:
-    from .geometry import GEOMETRY_HADOKS
-    return raw_inputs() + [GEOMETRY_HADOKS, ELAN_COUNT_CSV]
+    """Every raw file (source id) whose content changes the outputs of the data step (declared in pipeline.yml)."""
+    return raw_sources(optional=True)

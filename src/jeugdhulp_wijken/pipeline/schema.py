@@ -69,6 +69,7 @@ SCHEMA: dict[str, Param] = {
     "levels": Param("choice", "random-effect levels", choices=("region+gemeente", "gemeente")),
     "with_variants": Param("bool", "also fit the model variants"),
     "map_scheme": Param("choice", "class scheme of the maps", choices=_schemes),
+    "map_classes": Param("int", "number of map classes of a data-driven scheme (not 'hhs')", minimum=2, maximum=9),
     # report
     "pdf": Param("bool", "also print the report to PDF (needs Chromium; skipped with a message without it)"),
     # local factors
