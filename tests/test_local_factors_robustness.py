@@ -54,6 +54,22 @@ def test_jackknife_range_and_bh_without_each_wijk_match_brute_force():
     assert n_flips == flips
 
 
+def test_influence_measures_equal_statsmodels_olsinfluence():
+    import statsmodels.api as sm
+    from statsmodels.stats.outliers_influence import OLSInfluence
+    rng = np.random.default_rng(8)
+    X = sm.add_constant(rng.normal(size=(30, 3)))
+    y = X @ [1.0, 0.5, -0.3, 0.0] + rng.normal(size=30)
+    y[4] += 6
+    res = sm.OLS(y, X).fit()
+    dfbeta, dfbetas, cooks = lf.influence_measures(res)
+    ref = OLSInfluence(res)
+    np.testing.assert_allclose(dfbeta, ref.dfbeta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dfbetas, ref.dfbetas, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cooks, ref.cooks_distance[0])
+    assert int(np.argmax(cooks)) == 4
+
+
 # --------------------------------------------------------------------------- one extreme wijk
 
 @pytest.fixture(scope="module")

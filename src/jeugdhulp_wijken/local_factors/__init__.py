@@ -47,8 +47,8 @@ from .narrative import (figure_captions, fragile_notes, general_caveats, headlin
                         sentences, summary_table)
 from .plots import (FIGURE_IDS, figure_step, plot_coefficients, plot_factor_table, plot_partial_regression,
                     plot_residual_maps, strongest_factors)
-from .robustness import (FRAGILE, NOT_SIGNIFICANT, ROBUST, classify, correlation_influence, influence_table,
-                         loo_pearson, regression_influence)
+from .robustness import (FRAGILE, NOT_SIGNIFICANT, ROBUST, classify, correlation_influence, influence_measures,
+                         influence_table, loo_pearson, regression_influence)
 from .sources import (KWB_FACTORS, KWB_LIVE_PATH, KWB_SOURCE, KWB_TABLE_ID, add_precision, collect_factors,
                       find_kwb_table, geometry_vintage, kwb_to_factors, load_geometry, load_results,
                       read_kwb_table, region_label, region_wijken, resolve_user_path, results_from_wijk_table)

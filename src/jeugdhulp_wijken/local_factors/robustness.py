@@ -6,7 +6,7 @@ precision-aware analysis (:mod:`.stats`):
 * **Jackknife** (leave one wijk out): the range of r and of the coefficient over all wijken.
   For correlations r and its p-value are exact for every wijk (closed-form leave-one-out sums),
   and the Benjamini–Hochberg decision of the whole family is recomputed without each wijk.
-* **Regressions**: Cook's distance, DFBETA and DFBETAS from statsmodels ``OLSInfluence``. Leaving a wijk out changes a coefficient by exactly its
+* **Regressions**: Cook's distance, DFBETA and DFBETAS (statsmodels ``OLSInfluence`` leverages). Leaving a wijk out changes a coefficient by exactly its
   DFBETA, so sign changes are found for every wijk; the BH significance without a wijk is
   recomputed by refitting (primary covariance) for the ``n_refit`` wijken with the largest
   |DFBETAS| per coefficient and the largest Cook's distance, and every wijk that flips a sign.
@@ -193,12 +193,31 @@ def correlation_influence(frame: pd.DataFrame, corr: pd.DataFrame, *, y: str = "
 
 # --------------------------------------------------------------------------- regressions
 
-def _influence(sub: pd.DataFrame, y: str, xs: Sequence[str]):
-    """OLSInfluence of the nonrobust fit: coefficients, DFBETA, DFBETAS, Cook's distance."""
+def influence_measures(res) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DFBETA, DFBETAS and Cook's distance of a nonrobust OLS fit, from statsmodels ``OLSInfluence``.
+
+    Cook's distance and the leverages come from ``OLSInfluence`` directly. DFBETA and DFBETAS use
+    the exact deletion formulas on those leverages (``(X'X)^-1 x_i e_i / (1 - h_i)``, scaled by the
+    leave-one-out residual SD), which equal ``OLSInfluence.dfbeta``/``dfbetas`` but do not refit the
+    model once per wijk (tests check the equality).
+    """
     from statsmodels.stats.outliers_influence import OLSInfluence
-    res = fit_ols(sub, y, xs, cov_type="nonrobust")
     inf = OLSInfluence(res)
-    return np.asarray(res.params), np.asarray(inf.dfbeta), np.asarray(inf.dfbetas), np.asarray(inf.cooks_distance[0])
+    h = np.asarray(inf.hat_matrix_diag)
+    e = np.asarray(res.resid)
+    X = np.asarray(res.model.exog)
+    xtx_inv = np.asarray(res.normalized_cov_params)
+    dfbeta = (X @ xtx_inv) * (e / (1 - h))[:, None]
+    n, p = X.shape
+    s2_i = (float(res.ssr) - e ** 2 / (1 - h)) / (n - p - 1)
+    dfbetas = dfbeta / np.sqrt(s2_i)[:, None] / np.sqrt(np.diag(xtx_inv))[None, :]
+    return dfbeta, dfbetas, np.asarray(inf.cooks_distance[0])
+
+
+def _influence(sub: pd.DataFrame, y: str, xs: Sequence[str]):
+    """Coefficients, DFBETA, DFBETAS and Cook's distance of the nonrobust OLS fit."""
+    res = fit_ols(sub, y, xs, cov_type="nonrobust")
+    return (np.asarray(res.params), *influence_measures(res))
 
 
 def regression_influence(frame: pd.DataFrame, models: Mapping[str, Sequence[str]], reg: pd.DataFrame, *,
