@@ -11,10 +11,16 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 export DATA_MIRROR
 
-.PHONY: setup reproduce atlas demo test benchmark lab clean reference verify
+.PHONY: setup lock reproduce atlas demo test benchmark lab clean reference verify
 
+# install .venv from requirements.lock (hashes checked), then the package itself without dependencies
 setup:
 	$(PYTHON) scripts/setup_env.py
+
+# regenerate requirements.lock from the pins in environment.yml (pip-tools in a throwaway venv);
+# make lock ARGS=--upgrade also moves the transitive packages to their newest fitting versions
+lock:
+	$(PYTHON) scripts/lock.py $(ARGS)
 
 reproduce: setup
 	$(BIN)/jhw-reproduce $(ARGS)

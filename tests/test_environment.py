@@ -1,4 +1,4 @@
-"""environment.yml is the single source of truth: the pip-only setup and this environment match it."""
+"""The environment: pins in environment.yml, a hashed lock made from them, and this environment matching it."""
 from __future__ import annotations
 
 from importlib import metadata
@@ -9,37 +9,65 @@ import yaml
 from jeugdhulp_wijken import environment
 
 DESIGN_CARD = {"jupyterlab", "papermill", "pandas", "geopandas", "seaborn", "statsmodels", "nbval"}
+LOCK = environment.read_lock()
 
 
-def test_stdlib_parser_agrees_with_yaml():
-    doc = yaml.safe_load(environment.ENVIRONMENT_YML.read_text())
+def test_conda_route_installs_from_the_lock():
+    """conda reads only the pip section, and that section is the lock (relative to environment.yml)."""
+    doc = yaml.safe_load(environment.ENVIRONMENT_YML.read_text(encoding="utf-8"))
     pip_lists = [d["pip"] for d in doc["dependencies"] if isinstance(d, dict) and "pip" in d]
-    assert len(pip_lists) == 1
-    parsed = environment.parse_pip_requirements(environment.ENVIRONMENT_YML.read_text())
-    assert parsed == pip_lists[0]
+    assert pip_lists == [[environment.LOCK_LINE]]
+    assert environment.parse_pip_section(environment.ENVIRONMENT_YML.read_text()) == [environment.LOCK_LINE]
+    assert (environment.ENVIRONMENT_YML.parent / "requirements.lock") == environment.LOCK
 
 
-def test_every_package_is_pinned_exactly_and_design_card_is_covered():
+def test_every_pin_is_exact_and_the_design_card_is_covered():
     pins = environment.read_pins()
     assert DESIGN_CARD <= set(pins)
     assert all(v[0].isdigit() for v in pins.values())
 
 
-@pytest.mark.parametrize("name,version", sorted(environment.read_pins().items()))
-def test_installed_version_matches_pin(name, version):
-    assert metadata.version(name) == version
+def test_the_lock_holds_every_pin_at_its_version():
+    """Regenerate with `make lock` when this fails after a pin changed."""
+    stale = {n: (v, LOCK.get(n, ("missing",))[0]) for n, v in environment.read_pins().items()
+             if LOCK.get(n, ("",))[0] != v}
+    assert not stale, f"environment.yml pin vs requirements.lock: {stale}; run `make lock`"
 
 
-def test_unpinned_entry_is_rejected():
-    text = "dependencies:\n  - pip\n  - pip:\n      - pandas>=2\n"
-    with pytest.raises(environment.EnvironmentSpecError, match="not pinned exactly"):
-        environment.parse_pip_requirements(text)
+def test_every_locked_package_has_hashes():
+    assert len(LOCK) > len(environment.read_pins())  # transitive packages are locked too
+    assert all(hashes for _, hashes in LOCK.values())
+    assert all(len(h) == 64 for _, hashes in LOCK.values() for h in hashes)
 
 
-def test_setup_requirements_file_matches_environment_yml():
-    """The lock file that scripts/setup_env.py wrote for this environment lists the same pins."""
-    req = environment.ENVIRONMENT_YML.parent / ".venv" / "requirements-from-environment.txt"
-    if not req.is_file():
-        pytest.skip("environment not created by scripts/setup_env.py (conda setup)")
-    lines = [ln for ln in req.read_text().splitlines() if ln and not ln.startswith("#")]
-    assert lines == environment.parse_pip_requirements(environment.ENVIRONMENT_YML.read_text())
+@pytest.mark.parametrize("name,version", sorted((n, v) for n, (v, _) in LOCK.items()))
+def test_installed_version_matches_the_lock(name, version):
+    try:
+        installed = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{name}=={version} is in requirements.lock but not installed; run `make setup`")
+    assert installed == version, f"{name}: installed {installed}, locked {version}; run `make setup`"
+
+
+@pytest.mark.parametrize("bad", ["#   - pandas>=2", "#   - pandas", "  - pandas==2.3.3"])
+def test_a_pin_that_is_not_exact_is_refused(bad):
+    text = "dependencies:\n  - pip\n  - pip:\n      - -r requirements.lock\n# pins (x):\n#   - numpy==2.4.6\n" + bad
+    with pytest.raises(environment.EnvironmentSpecError, match=r":7: "):
+        environment.parse_pins(text)
+
+
+def test_lock_parser_reads_versions_and_hashes(tmp_path):
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# header\nPyYAML==6.0.3 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:"
+                    + "b" * 64 + "\n    # via -r x.in\nsix==1.17.0 \\\n    --hash=sha256:" + "c" * 64 + "\n")
+    assert environment.read_lock(lock) == {"pyyaml": ("6.0.3", ("a" * 64, "b" * 64)), "six": ("1.17.0", ("c" * 64,))}
+    with pytest.raises(environment.EnvironmentSpecError, match="make lock"):
+        environment.read_lock(tmp_path / "missing.lock")
+
+
+def test_setup_and_lock_are_documented_commands():
+    makefile = (environment.ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "scripts/lock.py" in makefile and "scripts/setup_env.py" in makefile
+    setup = (environment.ROOT / "scripts" / "setup_env.py").read_text(encoding="utf-8")
+    assert '"--require-hashes", "-r", str(LOCK)' in setup and '"--no-deps", "-e"' in setup
+    assert "make lock" in (environment.ROOT / "README.md").read_text(encoding="utf-8")

@@ -77,3 +77,21 @@ def test_rondom_het_kind_table_definitions_point_at_codes():
     for t in types:
         cb.check_codes([t["question_code"], t["help_code"]])
     assert {c.id for c in cb.clusters()} == {"VRAAG", "HULP", "SAM", "TEV"}
+
+
+def test_duplicate_key_in_a_codebook_yaml_is_an_error_naming_file_and_key(tmp_path):
+    text = PACKAGED["hhs"].read_text(encoding="utf-8")
+    first = text.index("    definition:")
+    bad = text[:first] + "    definition: \"tweede definitie\"\n" + text[first:]
+    (tmp_path / "dubbel.yml").write_text(bad, encoding="utf-8")
+    with pytest.raises(CodebookError, match=r"dubbel\.yml: key 'definition' appears twice .*lines \d+ and \d+"):
+        load_codebook(tmp_path / "dubbel.yml")
+    (tmp_path / "top.yml").write_text(text + "title: nog een titel\n", encoding="utf-8")
+    with pytest.raises(CodebookError, match=r"top\.yml: key 'title' appears twice"):
+        load_codebook(tmp_path / "top.yml")
+
+
+def test_packaged_codebooks_load_unchanged_with_the_strict_loader():
+    for name, path in PACKAGED.items():
+        plain = codebook_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), path=path)
+        assert load_codebook(name).codes == plain.codes

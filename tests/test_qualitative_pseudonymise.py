@@ -95,7 +95,7 @@ def test_patterns_and_elfproef():
 
 def test_heuristic_names(tmp_path):
     out, counts = ps.pseudonymise_text("Ik sprak mevrouw De Groot en later Jan van Dijk. De Groot was boos.",
-                                       minimal_meta(), ps.PseudonymKey(), heuristic_names=set())
+                                       minimal_meta(), ps.PseudonymKey())
     assert "Groot" not in out and "Dijk" not in out and counts["PERSOON"] >= 2
 
 
@@ -122,3 +122,71 @@ def test_loading_checks_the_manifest(hhs, tmp_path):
     (copy / "S01.txt").write_text(corpus["S01"].text + " extra", encoding="utf-8")
     with pytest.raises(PseudonymisationError, match="edited after pseudonymisation"):
         ps.load_pseudonymised_corpus(copy)
+
+
+KINDS = [
+    ("single first names", "Fatima zei dat Kevin en Ahmed vaak buiten zijn.", ["Fatima", "Kevin", "Ahmed"], "PERSOON"),
+    ("first name and surname", "Sanne Bakker, Noor Yilmaz en Mohamed El Amrani werken in Tanthof.",
+     ["Sanne", "Bakker", "Noor", "Yilmaz", "Mohamed", "Amrani"], "PERSOON"),
+    ("diacritics", "Émile Öztürk en Zoë Kaçar zitten in dezelfde klas.", ["Émile", "Öztürk", "Zoë", "Kaçar"], "PERSOON"),
+    ("title", "Dat weet juf Anne-Marie, en meester Rachid ook.", ["Anne-Marie", "Rachid"], "PERSOON"),
+    ("schools", "Hij zit op De Springbok, zijn broer op het Hofstad Lyceum en zijn zus op Het Palet.",
+     ["Springbok", "Hofstad", "Palet"], "ORGANISATIE"),
+    ("postcode", "Post naar 2526hx of 2526 HX of 2611AB, niet in 2019 en 2020.", ["2526hx", "2526 HX", "2611AB"],
+     "POSTCODE"),
+    ("phone", "Bel 06 - 123 456 78, +31 6 2345 6789, 070-3456789 of (015) 212 34 56.",
+     ["123 456 78", "2345 6789", "3456789", "212 34 56"], "TELEFOON"),
+]
+
+
+@pytest.mark.parametrize("label,text,gone,category", KINDS, ids=[k[0] for k in KINDS])
+def test_each_kind_of_identifier_is_replaced(label, text, gone, category):
+    out, counts = ps.pseudonymise_text(text, minimal_meta(), ps.PseudonymKey())
+    for x in gone:
+        assert x not in out, f"{label}: '{x}' survived in {out!r}"
+    assert counts[category] >= 1
+    assert "Tanthof" in out or "Tanthof" not in text
+    if label == "title":
+        assert "juf [PERSOON-" in out and "meester [PERSOON-" in out
+    if label == "postcode":
+        assert "in 2019 en 2020" in out and counts["POSTCODE"] == 3
+        assert out.count("[POSTCODE-01]") == 2, "the same postcode in two spellings shares one pseudonym"
+
+
+def test_street_with_house_number_is_an_address_not_a_person():
+    text = "Mohamed woont aan de Laan van Meerdervoort 1203, daarvoor op de Weimarstraat 32a."
+    out, counts = ps.pseudonymise_text(text, minimal_meta(), ps.PseudonymKey())
+    assert out == "[PERSOON-01] woont aan de [ADRES-01], daarvoor op de [ADRES-02]."
+    assert counts["ADRES"] == 2 and counts["PERSOON"] == 1
+
+
+def test_needs_human_check_lists_sessions_with_leftovers_without_identifiers(tmp_path):
+    folder = tmp_path / "t"
+    write_transcript(folder, "a", "**[Ouder 1]:** Het dossiernummer is 7712 4490 2.\n", minimal_meta(session_id="A"))
+    write_transcript(folder, "b", "**[Ouder 1]:** Het ging goed in Tanthof.\n", minimal_meta(session_id="B"))
+    corpus = ps.pseudonymise_corpus(folder, tmp_path / "o", key_dir=tmp_path / "k")
+    assert corpus.log["needs_human_check"] == ["A"]
+    assert corpus.log["human_check_reasons"]["A"] == {"reasons": {"long_number": 1}}
+    assert "7712" not in json.dumps(corpus.log)
+
+
+def test_deduce_works_offline_from_the_lists_in_its_wheel(tmp_path, monkeypatch):
+    """The trimmed lookup folder is built from deduce's shipped lists with the network blocked."""
+    import socket
+
+    from jeugdhulp_wijken.qualitative import dutch_lists
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("deduce tried to open a network connection")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    src = dutch_lists.source_lookup_dir()
+    assert (src / "src" / "names" / "lst_first_name" / "items.txt").is_file()
+    target = dutch_lists.build_trimmed_lookup(tmp_path / "deduce")
+    assert (target / "cache" / "lookup_structs.pickle").is_file()
+    assert (target / "src" / "locations" / "lst_street" / "items.txt").read_text() == ""
+    deducer = dutch_lists._construct(target)
+    tags = {a.tag for a in deducer.deidentify("Fatima Bakker belde gisteren.").annotations}
+    assert tags == {"persoon"}
+    assert "laan van meerdervoort" in dutch_lists.phrases("street")

@@ -16,8 +16,10 @@ def hhs(tmp_path_factory):
 
 
 def test_shipped_schemas_are_the_official_namespaces():
-    assert refi_qda.schema("codebook").target_namespace == "urn:QDA-XML:codebook:1.0"
-    assert refi_qda.schema("project").target_namespace == "urn:QDA-XML:project:1.0"
+    for kind, ns in (("codebook", refi_qda.NS_CODEBOOK), ("project", refi_qda.NS_PROJECT)):
+        assert etree.parse(str(refi_qda.SCHEMAS[kind])).getroot().get("targetNamespace") == ns
+        assert isinstance(refi_qda.schema(kind), etree.XMLSchema)
+    assert refi_qda.NS_CODEBOOK == "urn:QDA-XML:codebook:1.0" and refi_qda.NS_PROJECT == "urn:QDA-XML:project:1.0"
     for f in refi_qda.SCHEMAS.values():
         head = f.read_text(encoding="utf-8")[:1500]
         assert "Origin" in head and "MIT" in head

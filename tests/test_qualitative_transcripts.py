@@ -69,3 +69,34 @@ def test_example_hhs_design():
     assert sum(t.metadata["type"] == "interview" for t in ts) == 2
     for t in groups:
         assert 15 <= len(t.turns) <= 30
+
+
+@pytest.mark.parametrize("bad", ["**(Ouder 1):** Ik vond het lastig.", "Moeder: Ik vond het lastig.", "Moeder:",
+                                 "**Ouder 1:** Ik vond het lastig.", "[Ouder 1]: Ik vond het lastig.",
+                                 "Ouder 3: Ik vond het lastig.", "__Jeugdprofessional 1__: Ja."])
+def test_a_malformed_speaker_line_is_an_error_naming_file_and_line(tmp_path, bad):
+    path = write_transcript(tmp_path, "t", TEXT + bad + "\n", minimal_meta())
+    with pytest.raises(TranscriptError, match=r"t\.md, line 9: .*looks like a speaker label"):
+        load_transcript(path)
+
+
+@pytest.mark.parametrize("fine", ["Wat mij opvalt: de wachtlijsten.", "**Let op:** dit is een notitie.",
+                                  "Om 10:30 begon het gesprek.", "OUDER 1:", "ouder 1: kleine letters."])
+def test_ordinary_lines_and_valid_turns_still_parse(tmp_path, fine):
+    t = load_transcript(write_transcript(tmp_path, "t", TEXT + fine + "\n", minimal_meta()))
+    assert len(t.turns) == 3 + (fine.lower().startswith("ouder 1:"))
+
+
+def test_example_transcripts_parse_into_the_same_turns():
+    """The shipped transcripts give the turn structure the coding tables were made on."""
+    hhs = {t.session_id: len(t.turns) for t in load_transcripts(HHS_TRANSCRIPTS)}
+    rhk = {t.session_id: len(t.turns) for t in load_transcripts(RHK_TRANSCRIPTS)}
+    assert sum(hhs.values()) > 50 and len(rhk) == 5
+
+
+def test_duplicate_key_in_a_sidecar_is_an_error(tmp_path):
+    path = write_transcript(tmp_path, "t", TEXT, minimal_meta())
+    side = path.with_suffix(".yml")
+    side.write_text(side.read_text(encoding="utf-8") + "gemeente: Delft\n", encoding="utf-8")
+    with pytest.raises(TranscriptError, match=r"t\.yml: key 'gemeente' appears twice"):
+        load_transcript(path)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from _qualitative_helpers import build_hhs
-from jeugdhulp_wijken import paths, pipeline
+from _qualitative_helpers import build_hhs, build_rhk
+from jeugdhulp_wijken import catalog, paths, pipeline
 from jeugdhulp_wijken.qualitative import CodingTableError, agreement, coding, precoder, workflow
 
 
@@ -29,6 +29,22 @@ def test_load_human_coding_needs_a_source_and_report_is_complete(tmp_path):
     json.dumps(rep)
 
 
+def test_anonymisation_log_covers_every_run_with_counts_per_kind(tmp_path):
+    hhs, _, _ = build_hhs(tmp_path)
+    rhk, _, _ = build_rhk(tmp_path)
+    path = workflow.write_anonymisation_log({"hhs": hhs, "rondom_het_kind": rhk}, tmp_path / "out")
+    assert path == catalog.path("qual_anonymisation_log", tmp_path / "out")
+    log = catalog.read("qual_anonymisation_log", tmp_path / "out")
+    assert log["replacements_total"] == {k: hhs.log["replacements_total"][k] + rhk.log["replacements_total"][k]
+                                         for k in hhs.log["replacements_total"]}
+    assert log["corpora"]["hhs"]["replacements_per_session"] == hhs.log["replacements_per_session"]
+    assert log["needs_human_check"] == [f"hhs/{s}" for s in hhs.log["needs_human_check"]] + \
+        [f"rondom_het_kind/{s}" for s in rhk.log["needs_human_check"]]
+    text = path.read_text(encoding="utf-8").casefold()
+    for name in ("kuipers", "klaverweidestraat", "06-48213377"):
+        assert name not in text
+
+
 @pytest.mark.slow
 def test_notebook_runs_on_the_example(tmp_path):
     pm = pytest.importorskip("papermill")
@@ -38,6 +54,8 @@ def test_notebook_runs_on_the_example(tmp_path):
                         kernel_name=pipeline.KERNEL, cwd=str(paths.NOTEBOOKS), progress_bar=False)
     step = pipeline.load_spec().step("qualitative_coding")
     for name in step.outputs:
-        assert (out / name).is_file(), name
+        assert catalog.path(name, out).is_file(), name
     rep = json.loads((out / "04_agreement.json").read_text(encoding="utf-8"))
     assert rep["agreement"]["overall"]["krippendorff_alpha_nominal_pooled"] is not None
+    log = catalog.read("qual_anonymisation_log", out)
+    assert set(log["corpora"]) == {"hhs", "rondom_het_kind"} and log["replacements_total"]["PERSOON"] > 0

@@ -6,7 +6,8 @@ binary decision per unit: present or absent. Reported per code:
 * ``prevalence``: share of unit decisions that are "present" (mean over coders);
 * ``pct_agreement``: share of units on which the coders agree;
 * ``kappa``: Cohen's kappa, (p_o - p_e) / (1 - p_e) with p_e from each coder's own marginals
-  (Cohen 1960); undefined (NaN) when p_e = 1, i.e. both coders never or always use the code;
+  (Cohen 1960; scikit-learn ``cohen_kappa_score``); undefined (NaN) when p_e = 1, i.e. both
+  coders never or always use the code;
 * ``alpha``: Krippendorff's alpha, nominal level, for the same binary data (``krippendorff``
   package; Krippendorff 2011), which uses the pooled marginals and allows missing values.
 
@@ -22,6 +23,7 @@ from typing import Any
 import krippendorff
 import numpy as np
 import pandas as pd
+from sklearn.metrics import cohen_kappa_score
 
 from .codebook import Codebook
 from .errors import QualitativeDataError
@@ -39,17 +41,18 @@ def krippendorff_alpha(reliability_data, level: str = "nominal") -> float:
 
 
 def cohen_kappa(a, b) -> float:
-    """Cohen's kappa for two coders' nominal ratings of the same units (no missing values)."""
+    """Cohen's kappa for two coders' nominal ratings of the same units (no missing values).
+
+    Computed by scikit-learn's ``cohen_kappa_score``; NaN when it is undefined (both coders give
+    every unit the same single value, so p_e = 1).
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise QualitativeDataError("cohen_kappa needs two equally long, non-empty 1-d rating vectors.")
-    cats = np.union1d(a, b)
-    n = len(a)
-    po = float(np.mean(a == b))
-    pe = float(sum((np.sum(a == c) / n) * (np.sum(b == c) / n) for c in cats))
-    if math.isclose(pe, 1.0):
+    labels = np.union1d(a, b)
+    if len(labels) < 2:
         return float("nan")
-    return (po - pe) / (1 - pe)
+    return float(cohen_kappa_score(a, b, labels=labels, replace_undefined_by=np.nan))
 
 
 def agreement_per_code(matrix: pd.DataFrame, codebook: Codebook, coders: list[str] | None = None,

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from .errors import CodebookError
+from .yamlfile import load_unique
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGED = {
@@ -197,10 +196,9 @@ def resolve_codebook_path(codebook: str | Path) -> Path:
 def load_codebook(codebook: str | Path = "hhs") -> Codebook:
     """Read and validate a codebook YAML file (or a packaged codebook by name)."""
     path = resolve_codebook_path(codebook)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise CodebookError(f"{path}: not valid YAML ({exc}).") from exc
+    doc = load_unique(path, CodebookError) or {}
+    if not isinstance(doc, dict):
+        raise CodebookError(f"{path}: expected a mapping with 'id', 'title' and 'codes'.")
     return codebook_from_dict(doc, path=path)
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xmlschema
 from lxml import etree
 
 from .codebook import PACKAGE_DIR, Code, Codebook, codebook_from_dict
@@ -45,14 +44,15 @@ ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 FIELD_LABELS = [("definition", "Definitie"), ("inclusion", "Inclusie"), ("exclusion", "Exclusie"),
                 ("indicators", "Indicatoren"), ("keywords", "Trefwoorden"), ("name_en", "Naam (en)"),
                 ("factor_cluster", "Kwantitatief cluster"), ("factors", "Lokale factoren")]
-_schema_cache: dict[str, xmlschema.XMLSchema] = {}
+_schema_cache: dict[str, etree.XMLSchema] = {}
 
 
-def schema(kind: str) -> xmlschema.XMLSchema:
+def schema(kind: str) -> etree.XMLSchema:
+    """The official REFI-QDA schema ``kind`` ("codebook" or "project"), compiled by lxml (libxml2)."""
     if kind not in SCHEMAS:
         raise RefiQdaError(f"Unknown schema '{kind}'; use {sorted(SCHEMAS)}.")
     if kind not in _schema_cache:
-        _schema_cache[kind] = xmlschema.XMLSchema(str(SCHEMAS[kind]))
+        _schema_cache[kind] = etree.XMLSchema(etree.parse(str(SCHEMAS[kind])))
     return _schema_cache[kind]
 
 
@@ -77,11 +77,12 @@ def validate_xml(xml: bytes | str | Path, kind: str, source: str | Path | None =
         doc = etree.fromstring(data)
     except etree.XMLSyntaxError as exc:
         raise RefiQdaError(f"Not well-formed XML: {exc}") from exc
-    errors = list(schema(kind).iter_errors(doc))
-    if errors:
+    validator = schema(kind)
+    if not validator.validate(doc):
+        errors = list(validator.error_log)
         first = errors[0]
         raise RefiQdaError(f"Invalid against the REFI-QDA {kind} schema ({len(errors)} error(s)); first: "
-                           f"{first.reason} at {first.path}")
+                           f"{first.message} at {first.path} (line {first.line})")
 
 
 def _guid(*parts: str) -> str:

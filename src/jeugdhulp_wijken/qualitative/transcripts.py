@@ -42,15 +42,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import TranscriptError
+from .yamlfile import load_unique
 
 REQUIRED_KEYS = ("session_id", "type", "gemeente", "wijken", "date", "fictional", "participants")
 SESSION_TYPES = ("groepsgesprek", "interview", "casusreview")
 TEXT_SUFFIXES = (".md", ".txt")
 BOLD_TURN = re.compile(r"^\*\*\[(?P<label>[^\]\n]{1,60})\]:?\*\*:?[ \t]*")
-PLAIN_TURN = re.compile(r"^(?P<label>[A-Za-zÀ-ÿ][\w .\-'À-ÿ]{0,59}?):[ \t]+")
+PLAIN_TURN = re.compile(r"^(?P<label>[A-Za-zÀ-ÿ][\w .\-'À-ÿ]{0,59}?):(?:[ \t]+|$)")
+#: A line that starts like a speaker label in markup: ``**(Ouder 1):**``, ``**Ouder 1:**``, ``[Ouder 1]:``.
+MARKUP_LABEL = re.compile(r"^\s*(?:\*\*|__)?\s*[\[(]?\s*(?P<label>[^\s\[\]():*][^\[\]():*\n]{0,58}?)\s*[\])]?"
+                          r"\s*(?:(?:\*\*|__)\s*:|:\s*(?:\*\*|__)|[\])]\s*:)")
+#: Role words that, followed by ``:`` (and perhaps a number), are a speaker label in plain form.
+ROLE_WORDS = ("ouder", "moeder", "vader", "kind", "jongere", "jeugdprofessional", "professional", "gespreksleider",
+              "interviewer", "onderzoeker", "respondent", "deelnemer", "leerkracht", "docent", "wijkagent",
+              "jeugdagent", "begeleider", "intern begeleider", "coach", "hulpverlener", "moderator", "spreker",
+              "huisarts", "poh", "smw", "ib'er", "ib", "jgz", "cjg", "medewerker", "zoon", "dochter", "opa", "oma")
+ROLE_LABEL = re.compile(rf"^\s*(?P<label>(?i:{'|'.join(ROLE_WORDS)})(?:[ \-]?\d{{1,2}}|[ \-][A-Z])?)\s*:", re.UNICODE)
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -82,10 +90,7 @@ def read_metadata(text_path: str | Path) -> dict[str, Any]:
     if not side.is_file():
         raise TranscriptError(f"{text_path}: metadata sidecar {side.name} is missing. Every transcript "
                               f"needs a YAML sidecar with {list(REQUIRED_KEYS)}.")
-    try:
-        meta = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise TranscriptError(f"{side}: not valid YAML ({exc}).") from exc
+    meta = load_unique(side, TranscriptError) or {}
     if not isinstance(meta, dict):
         raise TranscriptError(f"{side}: expected a mapping of metadata keys.")
     validate_metadata(meta, side)
@@ -149,6 +154,8 @@ def parse_turns(text: str, participants: list[dict[str, Any]], where: str | Path
         elif plain and plain.group("label").isupper() and len(plain.group("label")) > 1:
             raise TranscriptError(f"{where}, line {lineno}: speaker '{plain.group('label')}' is not declared "
                                   f"in the sidecar's participants {[v[0] for v in roles.values()]}.")
+        else:
+            _refuse_label_like(line, lineno, roles, where)
         pos += len(line) + 1
     turns = []
     for i, (start, text_start, label, role, line) in enumerate(starts):
@@ -159,6 +166,26 @@ def parse_turns(text: str, participants: list[dict[str, Any]], where: str | Path
         raise TranscriptError(f"{where}: no speaker turns found. Start turns with '**[Label]:** text' or "
                               f"'LABEL: text', using labels declared in the sidecar.")
     return turns
+
+
+def _refuse_label_like(line: str, lineno: int, roles: dict[str, tuple[str, str]], where: str | Path) -> None:
+    """A line that looks like a speaker label but is not a valid turn is an error, never a continuation."""
+    m = MARKUP_LABEL.match(line)
+    if m is not None:
+        label = m.group("label").strip()
+        bracketed = re.match(r"^\s*(?:\*\*|__)?\s*[\[(]", line) is not None
+        if not (bracketed or re.search(r"\d", label) or label.casefold() in roles
+                or ROLE_LABEL.match(label + ":")):
+            m = None
+    m = m or ROLE_LABEL.match(line)
+    if m is None:
+        return
+    declared = [v[0] for v in roles.values()]
+    known = m.group("label").strip().casefold() in roles
+    hint = (f"write it as '**[{m.group('label').strip()}]:** text'" if known else
+            f"declare '{m.group('label').strip()}' in the sidecar's participants {declared}, or use one of them")
+    raise TranscriptError(f"{where}, line {lineno}: '{line.strip()[:60]}' looks like a speaker label but is not "
+                          f"a valid turn; {hint}. (Lines are never merged into the previous turn silently.)")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,31 @@ def write_json(data: Any, output_dir: str | Path, name: str, synthetic: bool = F
     return target
 
 
+def anonymisation_report(corpora: dict[str, PseudonymisedCorpus]) -> dict[str, Any]:
+    """The anonymisation log of every pseudonymisation run of the step, for ``qual_anonymisation_log``.
+
+    Per corpus: the replacements per kind (category) and session and the sessions a person must read
+    (with counts per reason); overall: totals per kind and every session to read as ``corpus/session``.
+    Counts only, never identifiers.
+    """
+    logs = {name: require_pseudonymised(c, "anonymisation_report").log for name, c in corpora.items()}
+    kinds = sorted({k for log in logs.values() for k in log.get("replacements_total", {})})
+    return {
+        "replacements_total": {k: sum(int(log["replacements_total"].get(k, 0)) for log in logs.values())
+                               for k in kinds},
+        "needs_human_check": [f"{name}/{s}" for name, log in logs.items() for s in log.get("needs_human_check", [])],
+        "corpora": logs,
+    }
+
+
+def write_anonymisation_log(corpora: dict[str, PseudonymisedCorpus], output_dir: str | Path,
+                            synthetic: bool = False) -> Path:
+    """Write :func:`anonymisation_report` as the catalog artefact ``qual_anonymisation_log``."""
+    from .. import catalog
+
+    return catalog.write(anonymisation_report(corpora), "qual_anonymisation_log", output_dir, synthetic)
+
+
 def build_report(*, corpus: PseudonymisedCorpus, codebook: Codebook, table: pd.DataFrame,
                  agreement: dict[str, Any], precoder_eval: pd.DataFrame, parameters: dict[str, Any],
                  rhk: dict[str, Any] | None = None, corpus_label: str = "") -> dict[str, Any]:
