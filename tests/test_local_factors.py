@@ -1,5 +1,7 @@
 """Tests of jeugdhulp_wijken.local_factors: schema/validator, CBS 83765NED conversion, statistics on
-constructed data with known answers, and recovery of the planted effect in the synthetic study."""
+constructed data with known answers, the artefacts and figures, and recovery of the planted effect in
+the synthetic study (robust, for both scopes). Robustness, coverage and input checks are in
+tests/test_local_factors_robustness.py."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,7 @@ import pytest
 import shapely
 import yaml
 
-from jeugdhulp_wijken import figures, local_factors as lf, paths, pipeline
+from jeugdhulp_wijken import catalog, figures, local_factors as lf, paths
 
 FICTIONAL_DIR = paths.ROOT / "tests" / "fixtures" / "local_factors_fictional"
 FICTIONAL_CSV = FICTIONAL_DIR / "fictional_wijkmonitor_haaglanden.csv"
@@ -218,14 +220,22 @@ def test_find_kwb_table(tmp_path):
 
 # --------------------------------------------------------------------------- statistics, known answers
 
-def test_fisher_ci_matches_the_formula_and_shrinks_with_n():
-    lo, hi = lf.fisher_ci(0.5, 28)
+def sample_with_r(n: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return x, 0.6 * x + rng.normal(size=n)
+
+
+def test_fisher_ci_from_scipy_matches_the_formula_and_shrinks_with_n():
+    x, y = sample_with_r(28)
+    res = lf.pearson(x, y)
     half = 1.959963984540054 / math.sqrt(25)
-    assert math.atanh(lo) == pytest.approx(math.atanh(0.5) - half)
-    assert math.atanh(hi) == pytest.approx(math.atanh(0.5) + half)
-    lo2, hi2 = lf.fisher_ci(0.5, 400)
-    assert lo < lo2 < 0.5 < hi2 < hi
-    assert all(math.isnan(v) for v in lf.fisher_ci(0.5, 3))
+    assert res["r"] == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert math.atanh(res["ci_low"]) == pytest.approx(math.atanh(res["r"]) - half)
+    assert math.atanh(res["ci_high"]) == pytest.approx(math.atanh(res["r"]) + half)
+    big = lf.pearson(*sample_with_r(400))
+    assert big["ci_high"] - big["ci_low"] < res["ci_high"] - res["ci_low"]
+    assert all(math.isnan(v) for v in lf.pearson([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]).values())
 
 
 def test_fisher_ci_covers_the_true_correlation_about_95_percent():
@@ -234,9 +244,23 @@ def test_fisher_ci_covers_the_true_correlation_about_95_percent():
     cov = [[1, rho], [rho, 1]]
     for _ in range(reps):
         x = rng.multivariate_normal([0, 0], cov, n)
-        lo, hi = lf.fisher_ci(np.corrcoef(x.T)[0, 1], n)
-        hits += lo <= rho <= hi
+        res = lf.pearson(x[:, 0], x[:, 1])
+        hits += res["ci_low"] <= rho <= res["ci_high"]
     assert 0.92 <= hits / reps <= 0.975
+
+
+def test_vif_from_statsmodels_equals_one_over_one_minus_r2():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=200)
+    frame = pd.DataFrame({"a": a, "b": 0.8 * a + rng.normal(scale=0.6, size=200), "c": rng.normal(size=200)})
+    v = lf.vif(frame, ["a", "b", "c"])
+    for x, others in (("a", ["b", "c"]), ("b", ["a", "c"])):
+        X = np.column_stack([np.ones(200)] + [frame[o] for o in others])
+        beta, *_ = np.linalg.lstsq(X, frame[x], rcond=None)
+        r2 = 1 - ((frame[x] - X @ beta) ** 2).sum() / ((frame[x] - frame[x].mean()) ** 2).sum()
+        assert v[x] == pytest.approx(1 / (1 - r2))
+    assert v["c"] == pytest.approx(1.0, abs=0.05)
+    assert lf.vif(frame, ["a"]) == {"a": 1.0}
 
 
 def test_adjust_pvalues_holm_and_bh():
@@ -257,8 +281,11 @@ def constructed_results(n_gem=12, per_gem=20, slope=0.5, noise=1.0, seed=3):
     z = rng.normal(50, 10, n)
     expected = rng.normal(10, 2, n)
     diff = slope * (x - 20) + rng.normal(0, noise, n)
-    res = pd.DataFrame({"wijk_code": codes, "gemeente_code": gem, "observed": expected + diff,
-                        "expected_scp": expected, "difference": diff, "in_region": gem < f"GM{9100 + n_gem // 2:04d}"})
+    res = pd.DataFrame({"wijk_code": codes, "wijk_name": [f"Wijk {c[-4:]}" for c in codes], "gemeente_code": gem,
+                        "gemeente_name": [f"Gemeente {g[-2:]}" for g in gem], "observed": expected + diff,
+                        "expected_scp": expected, "difference": diff,
+                        "youths_0_17_est": np.round(rng.uniform(300, 6000, n)),
+                        "in_region": gem < f"GM{9100 + n_gem // 2:04d}"})
     vals = pd.DataFrame({"wijk_code": codes, "signaal": x, "ruis": z})
     specs = {"signaal": lf.FactorSpec("signaal", "Signaal", "Signal", "voorzieningen", "aantal", "test", 2017, True, fictional=True),
              "ruis": lf.FactorSpec("ruis", "Ruis", "Noise", "veiligheid_sociale_cohesie", "%", "test", 2017, True, fictional=True)}
@@ -268,7 +295,7 @@ def constructed_results(n_gem=12, per_gem=20, slope=0.5, noise=1.0, seed=3):
 
 def test_logo_cv_rewards_a_real_factor_and_not_noise():
     res, fs = constructed_results(slope=0.5, noise=0.5)
-    frame = lf.analysis_frame(res, fs, "nl")
+    frame = lf.analysis_frame(res, fs)
     cv = lf.logo_cv(frame, ["signaal"])
     assert cv["n_folds"] == 12 and cv["n_predicted"] == len(frame)
     assert cv["rmse_factors"] < 0.5 * cv["rmse_baseline"]
@@ -280,7 +307,7 @@ def test_logo_cv_rewards_a_real_factor_and_not_noise():
 
 def test_logo_cv_equals_a_manual_leave_one_group_out_loop():
     res, fs = constructed_results(n_gem=5, per_gem=8)
-    frame = lf.analysis_frame(res, fs, "nl")
+    frame = lf.analysis_frame(res, fs)
     cv = lf.logo_cv(frame, ["signaal"])
     errs = []
     for g in sorted(frame["gemeente_code"].unique()):
@@ -293,7 +320,7 @@ def test_logo_cv_equals_a_manual_leave_one_group_out_loop():
 
 def test_explained_variance_gain_and_residual_r2():
     res, fs = constructed_results(slope=0.5, noise=0.5)
-    frame = lf.analysis_frame(res, fs, "nl")
+    frame = lf.analysis_frame(res, fs)
     ev = lf.explained_variance(frame, ["signaal"])
     assert ev["delta_r2"] > 0.3 and ev["r2_full"] > ev["r2_base"]
     assert ev["f_test"]["p"] < 1e-6
@@ -303,7 +330,7 @@ def test_explained_variance_gain_and_residual_r2():
 
 def test_regressions_recover_a_known_slope_with_both_covariances():
     res, fs = constructed_results(slope=0.5, noise=1.0)
-    frame = lf.analysis_frame(res, fs, "nl")
+    frame = lf.analysis_frame(res, fs)
     reg = lf.regressions(frame, {"joint": ["signaal", "ruis"]}, fs.specs, min_clusters=30)
     assert set(reg["cov_type"]) == {"cluster", "HC3"}
     assert reg.loc[reg["primary"], "cov_type"].unique().tolist() == ["HC3"], "12 gemeenten < 30: HC3 primary"
@@ -318,9 +345,10 @@ def test_regressions_recover_a_known_slope_with_both_covariances():
 
 def test_correlations_table():
     res, fs = constructed_results(slope=0.5, noise=1.0)
-    c = lf.correlations(lf.analysis_frame(res, fs, "region"), fs.specs)
+    c = lf.correlations(lf.analysis_frame(res, fs, res.loc[res.in_region, "wijk_code"]), fs.specs)
     row = c.set_index("factor").loc["signaal"]
     assert row["n"] == 120 and row["ci_low"] < row["r"] < row["ci_high"] and row["significant_bh"]
+    assert row["p"] == row["p_raw"] and row["significant_bh_raw"], "without a precision outcome, decisions are raw"
     assert row["r"] == pytest.approx(np.corrcoef(res.loc[res.in_region, "difference"],
                                                  fs.values.loc[res.in_region.to_numpy(), "signaal"])[0, 1])
 
@@ -376,55 +404,81 @@ def constructed_analysis():
     res, fs = constructed_results(slope=0.3, noise=1.0)
     g = lattice(12, 20)
     g["wijk_code"] = res["wijk_code"].to_numpy()
-    return lf.run_analysis(res, fs, geometry=g, region="Testregio", permutations=99), g
+    return lf.run_analysis(res, fs, scope="region", geometry=g, region="Testregio", permutations=99), g
 
 
-def test_write_outputs_writes_every_declared_output(constructed_analysis, tmp_path):
+LF_ARTEFACTS = ("lf_metrics", "lf_correlations", "lf_regressions", "lf_factor_table", "lf_influence")
+
+
+def test_write_outputs_writes_every_catalog_artefact(constructed_analysis, tmp_path):
     analysis, _ = constructed_analysis
-    files = lf.write_outputs(analysis, tmp_path, synthetic=True)
-    declared = pipeline.load_spec().step("local_factors").outputs
-    assert sorted(p.name for p in files.values()) == sorted("synthetic_" + d for d in declared)
-    metrics = json.loads(files["metrics"].read_text(encoding="utf-8"))
-    for scope in ("region", "nl"):
-        s = metrics["scopes"][scope]
-        joint = s["models"]["joint"]
-        for key in ("r2_base", "r2_full", "delta_r2", "r2_residual"):
-            assert isinstance(joint[key], float)
-        assert joint["cv_leave_one_gemeente_out"]["rmse_factors"] > 0
-        assert set(s["moran"]) >= {"before", "after"} and s["n_wijken"] > 0 and s["caveats"]
+    written = lf.write_outputs(analysis, tmp_path, synthetic=True)
+    assert set(written) == set(LF_ARTEFACTS)
+    for art in LF_ARTEFACTS:
+        assert written[art] == catalog.path(art, tmp_path, True) and written[art].name.startswith("synthetic_")
+    metrics = catalog.read("lf_metrics", tmp_path, True)
+    assert metrics["scope"] == "region" and list(metrics["scopes"]) == ["region"]
+    s = metrics["scopes"]["region"]
+    joint = s["models"]["joint"]
+    for key in ("r2_base", "r2_full", "delta_r2", "r2_residual"):
+        assert isinstance(joint[key], float)
+    assert joint["cv_leave_one_gemeente_out"]["rmse_factors"] > 0
+    assert joint["without_most_influential"]["wijk_code"] in set(analysis.main.frame["wijk_code"])
+    assert set(s["moran"]) >= {"before", "after"} and s["n_wijken"] == 120 and s["caveats"]
+    assert s["coverage_label"] == "Testregio, 120 wijken"
     assert any("FICTIONAL" in c for c in metrics["caveats"])
-    reg = pd.read_csv(files["regressions"])
+    assert "funnel z-score" in metrics["significance"] and metrics["precision"]["tau2"] >= 0
+    reg = catalog.read("lf_regressions", tmp_path, True)
     assert set(reg["model"]) == {"voorzieningen", "veiligheid_sociale_cohesie", "joint"}
-    corr = pd.read_csv(files["correlations"])
-    assert set(corr["scope"]) == {"region", "nl"} and (corr["n"] > 0).all()
+    assert set(reg["outcome"]) == {"precision", "raw"}
+    corr = catalog.read("lf_correlations", tmp_path, True)
+    assert set(corr["scope"]) == {"region"} and (corr["n"] > 0).all()
+    assert {"r_precision", "p_bh", "p_bh_raw", "spearman_rho", "status", "reasons", "r_loo_min"} <= set(corr.columns)
+    infl = catalog.read("lf_influence", tmp_path, True)
+    assert {"wijk_code", "wijk_name", "effect", "estimate", "estimate_without"} <= set(infl.columns)
+    assert (infl["effect"].str.contains("most_influential")).any()
+    again = lf.write_outputs(analysis, tmp_path / "again", synthetic=True)
+    assert all(written[k].read_bytes() == again[k].read_bytes() for k in LF_ARTEFACTS), "deterministic bytes"
 
 
 def test_figures_save_under_registered_ids_and_are_deterministic(constructed_analysis, tmp_path):
     analysis, g = constructed_analysis
     caps = lf.figure_captions(analysis, g)
+    ids = lf.FIGURE_IDS["region"]
     made = {
-        "lf_coefficients": lambda: lf.plot_coefficients(analysis, "nl"),
-        "lf_partial_regression": lambda: lf.plot_partial_regression(analysis.scopes["region"], "en"),
-        "lf_residual_maps": lambda: lf.plot_residual_maps(analysis.scopes["region"], g, "nl"),
-        "lf_factor_table": lambda: lf.plot_factor_table(analysis, "nl"),
+        ids["coefficients"]: lambda: lf.plot_coefficients(analysis, "nl"),
+        ids["partial_regression"]: lambda: lf.plot_partial_regression(analysis.main, "en"),
+        ids["residual_maps"]: lambda: lf.plot_residual_maps(analysis.main, g, "nl"),
+        ids["factor_table"]: lambda: lf.plot_factor_table(analysis, "nl"),
     }
-    assert set(made) == {s.id for s in figures.figures_of_step("local_factors")}
+    for scope in ("nl", "region"):
+        assert set(lf.FIGURE_IDS[scope].values()) == {s.id for s in figures.figures_of_step(lf.figure_step(scope))}
     for fig_id, make in made.items():
         digests = []
         for run in ("a", "b"):
             figures.set_style()
-            written = figures.save_figure(make(), fig_id, tmp_path / run, step="local_factors", lang="nl",
+            written = figures.save_figure(make(), fig_id, tmp_path / run, step="local_factors_region", lang="nl",
                                           synthetic=True, **caps)
             digests.append([p.read_bytes() for p in written if p.suffix == ".svg"])
         assert digests[0] == digests[1], f"{fig_id} is not deterministic"
 
 
-def test_region_nl_runs_one_scope(constructed_analysis):
+def test_scope_parameter_selects_the_wijken():
     res, fs = constructed_results()
-    a = lf.run_analysis(res, fs, region="NL", permutations=0)
-    assert list(a.scopes) == ["nl"]
+    a = lf.run_analysis(res, fs, scope="nl", permutations=0)
+    assert list(a.scopes) == ["nl"] and a.main.coverage_label == "Nederland, 240 wijken"
+    assert a.metrics["step"] == "local_factors_nl" and a.metrics["headline"]["nl_n_wijken"] == 240
+    codes = res.loc[res["gemeente_code"] == "GM9101", "wijk_code"].tolist() + \
+        res.loc[res["gemeente_code"] == "GM9102", "wijk_code"].tolist()
+    r = lf.run_analysis(res, fs, scope="region", region="Twee", region_label="Twee gemeenten", region_codes=codes,
+                        permutations=0)
+    assert list(r.scopes) == ["region"] and len(r.main.frame) == 40 and r.metrics["scope_label"] == "Twee gemeenten"
+    with pytest.raises(ValueError, match="scope='landelijk' is not valid"):
+        lf.run_analysis(res, fs, scope="landelijk")
+    with pytest.raises(ValueError, match="region_codes"):
+        lf.run_analysis(res.drop(columns="in_region"), fs, scope="region", region="X")
     with pytest.raises(ValueError, match="No local factors"):
-        lf.run_analysis(res, lf.FactorSet(pd.DataFrame({"wijk_code": []}), {}), region="NL")
+        lf.run_analysis(res, lf.FactorSet(pd.DataFrame({"wijk_code": []}), {}), scope="nl")
 
 
 # --------------------------------------------------------------------------- synthetic study
@@ -441,61 +495,94 @@ SYNTHETIC_FACTORS = {  # Gezondheidsmonitor column -> (factor, transform), as de
 
 @pytest.fixture(scope="session")
 def synthetic_study(tmp_path_factory):
-    """Generate the synthetic raw data, build a factor file from its Gezondheidsmonitor CSV, run the analysis."""
-    from jeugdhulp_wijken import regions, synthetic, wijktable
-    raw = tmp_path_factory.mktemp("synthetic_raw")
-    truth = synthetic.generate(raw)
-    scp = wijktable.read_scp_file(raw / wijktable.SCP_ODS)
-    gm = pd.read_csv(raw / synthetic.LOCAL_FACTORS_2016)
-    vals = pd.DataFrame({"wijk_code": gm["wijkcode"]})
-    factors = {}
-    for col, (name, f) in SYNTHETIC_FACTORS.items():
-        vals[name] = f(pd.to_numeric(gm[col], errors="coerce"))
-        factors[name] = factor_entry(label_nl=name, label_en=name, source="synthetic Gezondheidsmonitor", year=2016)
-    csv, _ = lf.write_factor_file(vals, {"title": "Synthetic public factors", "fictional": True,
-                                         "indeling_year": 2016, "factors": factors}, raw / "factors.csv")
-    fs = lf.combine_factors([lf.read_factor_file(csv)])
-    region = regions.resolve_region("JZ01", regions.load_gemeente_regions(raw))
-    results = lf.results_from_wijk_table(scp, scp.loc[scp["gemeente_code"].isin(region.gemeente_codes), "wijk_code"])
-    geom = gpd.read_file(raw / synthetic.GEOMETRY_2016).rename(columns={"WKC": "wijk_code"})
-    analysis = lf.run_analysis(results, fs, geometry=geom, region="JZ01", region_label=region.name,
-                               permutations=199, synthetic=True)
-    return truth, analysis
+    """The synthetic study: national table and public factor file as the data step makes them (the
+    ELAN-style factors cover jeugdzorgregio JZ01 only), analysed for scope nl and for region JZ01."""
+    from _data_helpers import synthetic_build, synthetic_raw_dir
+    from jeugdhulp_wijken import regions, wijktable
+    raw = synthetic_raw_dir()
+    truth = json.loads((raw / "SYNTHETIC_TRUTH.json").read_text(encoding="utf-8"))
+    table, geom, _ = synthetic_build()
+    data, meta, _ = wijktable.build_public_local_factors(raw, table, synthetic=True)
+    national = tmp_path_factory.mktemp("synthetic_national")
+    lf.write_factor_file(data, meta, catalog.path("local_factors_public", national, True))
+    fs = lf.collect_factors(national, raw_dir=raw, synthetic=True)
+    results = lf.results_from_wijk_table(table)
+    label = regions.resolve_region("JZ01", regions.load_gemeente_regions(raw)).name
+    out = {"nl": lf.run_analysis(results, fs, scope="nl", geometry=geom, permutations=99, synthetic=True),
+           "region": lf.run_analysis(results, fs, scope="region", region="JZ01", region_label=label,
+                                     region_codes=lf.region_wijken(results, "JZ01", raw), geometry=geom,
+                                     permutations=99, synthetic=True)}
+    return truth, out
 
 
-def test_synthetic_planted_effect_is_recovered(synthetic_study):
-    truth, analysis = synthetic_study
+def test_synthetic_planted_effect_is_recovered_as_a_robust_finding(synthetic_study):
+    truth, analyses = synthetic_study
     gamma = truth["local_factor_effects"]["eenzaam"]
     assert gamma > 0
-    for scope in ("nl", "region"):
-        reg = analysis.scopes[scope].regressions
-        row = reg[(reg["model"] == "joint") & reg["primary"] & (reg["factor"] == "eenzaam")].iloc[0]
+    for scope, analysis in analyses.items():
+        res = analysis.main
+        reg = res.regressions
+        row = reg[(reg["model"] == "joint") & reg["primary"] & (reg["outcome"] == "raw") &
+                  (reg["factor"] == "eenzaam")].iloc[0]
         assert row["ci_low"] <= gamma <= row["ci_high"], (scope, row["coef"], row["ci_low"], row["ci_high"])
-        assert row["significant_bh"], scope
-        corr = analysis.scopes[scope].correlations.set_index("factor")
-        assert corr.loc["eenzaam", "significant_bh"] and corr.loc["eenzaam", "r"] > 0
-    nl = analysis.metrics["scopes"]["nl"]["models"]["joint"]
+        assert row["significant_bh"] and row["status"] == "robust", scope
+        corr = res.correlations.set_index("factor")
+        assert corr.loc["eenzaam", "significant_bh"] and corr.loc["eenzaam", "r_precision"] > 0
+        assert corr.loc["eenzaam", "status"] == "robust", (scope, corr.loc["eenzaam", "reasons"])
+        head = analysis.metrics["headline"]
+        assert head[f"{scope}_correlations_robust"] == "eenzaam"
+        assert "eenzaam" in head[f"{scope}_joint_model_robust"]
+        assert any("eenzaam" in t for t in analysis.metrics["narrative"]["nl"])
+    nl = analyses["nl"].metrics["scopes"]["nl"]["models"]["joint"]
     assert nl["delta_r2"] > 0 and nl["cv_leave_one_gemeente_out"]["rmse_factors"] < \
         nl["cv_leave_one_gemeente_out"]["rmse_baseline"]
+    assert analyses["nl"].metrics["scopes"]["nl"]["hhs_out_of_sample"]["holds"] is True
 
 
 def test_synthetic_null_factor_is_not_flagged(synthetic_study):
-    truth, analysis = synthetic_study
+    truth, analyses = synthetic_study
     assert truth["local_factor_effects"]["gezondheid_matig_slecht"] == 0.0
-    for scope in ("nl", "region"):
-        res = analysis.scopes[scope]
-        corr = res.correlations.set_index("factor")
-        assert not corr.loc["gezondheid_matig_slecht", "significant_bh"], scope
-        prim = res.regressions[res.regressions["primary"]]
-        flagged = set(prim.loc[prim["significant_bh"], "factor"])
-        assert "gezondheid_matig_slecht" not in flagged, scope
-        assert flagged <= {"eenzaam"}, f"only the planted factor may be flagged in {scope}: {flagged}"
+    for scope, analysis in analyses.items():
+        for res in analysis.scopes.values():
+            corr = res.correlations.set_index("factor")
+            if "gezondheid_matig_slecht" in corr.index:
+                assert not corr.loc["gezondheid_matig_slecht", "significant_bh"], scope
+            if res.regressions.empty:
+                continue
+            prim = res.regressions[res.regressions["primary"]]
+            flagged = set(prim.loc[prim["significant_bh"], "factor"])
+            assert flagged <= {"eenzaam"}, f"only the planted factor may be flagged in {scope}: {flagged}"
 
 
-def test_synthetic_analysis_reports_unmatched_codes_and_fictional_data(synthetic_study):
-    truth, analysis = synthetic_study
-    assert analysis.metrics["unmatched_factor_codes"] == len(truth["local_factor_codes_2016_only"])
-    assert analysis.metrics["synthetic"] is True
-    assert any("FICTIONAL" in c for c in analysis.metrics["caveats"])
-    n_region = analysis.metrics["scopes"]["region"]["n_gemeenten"]
-    assert n_region < 30 and analysis.metrics["scopes"]["region"]["primary_cov_type"] == "HC3"
+def test_synthetic_partial_coverage_is_analysed_within_its_coverage(synthetic_study):
+    _, analyses = synthetic_study
+    nl = analyses["nl"]
+    elan = [n for n in nl.factors.names if n.startswith("elan_")]
+    assert elan and list(nl.scopes) == ["nl", "nl_elan_gebied"]
+    group = nl.scopes["nl_elan_gebied"]
+    assert group.label == "ELAN-gebied" and group.coverage_label == f"ELAN-gebied, {len(group.frame)} wijken"
+    assert set(group.frame["gemeente_code"]) <= set(analyses["region"].main.frame["gemeente_code"])
+    assert set(nl.scopes["nl"].correlations["factor"]).isdisjoint(elan), "the national family holds no ELAN factor"
+    assert set(group.correlations["factor"]) == set(elan) and (group.correlations["group_label"] != "Nederland").all()
+    assert nl.metrics["headline"]["nl_elan_gebied_coverage"].startswith("ELAN-gebied")
+    # within JZ01 the ELAN factors cover the whole region and belong to its own family
+    assert set(elan) <= set(analyses["region"].main.correlations["factor"])
+    table = nl.factor_table.set_index("factor")
+    assert table.loc[elan[0], "coverage"].startswith("ELAN-gebied")
+
+
+def test_synthetic_unmatched_factor_codes_are_counted_and_warned(tmp_path):
+    from _data_helpers import synthetic_raw_dir
+    from jeugdhulp_wijken import synthetic, wijktable
+    raw = synthetic_raw_dir()
+    truth = json.loads((raw / "SYNTHETIC_TRUTH.json").read_text(encoding="utf-8"))
+    scp = wijktable.read_scp_file(raw / wijktable.SCP_ODS)
+    gm = pd.read_csv(raw / synthetic.LOCAL_FACTORS_2016)
+    vals = pd.DataFrame({"wijk_code": gm["wijkcode"], "eenzaam": gm["% eenzaam*"]})
+    csv, _ = lf.write_factor_file(vals, {"title": "Synthetic 2016 factors", "fictional": True, "indeling_year": 2016,
+                                         "factors": {"eenzaam": factor_entry(year=2016)}}, tmp_path / "gm2016.csv")
+    fs = lf.combine_factors([lf.read_factor_file(csv)])
+    with pytest.warns(lf.FactorCoverageWarning, match=rf"{len(truth['local_factor_codes_2016_only'])} of "
+                                                      rf"{len(vals)} wijk codes match no wijk"):
+        texts = lf.check_wijk_codes(fs, scp["wijk_code"])
+    assert "gm2016.csv" in texts[0]

@@ -355,6 +355,8 @@ def youth_weight_sensitivity(table: pd.DataFrame, region_codes=None) -> dict:
 GM2016_CSV = rel_path(GM2016_SOURCE)
 ELAN_COUNT_CSV = rel_path(ELAN_COUNT_SOURCE)
 ELAN_YEAR = 2017
+#: Name of the area the ELAN/LUMC wijk aggregates cover (labels their analyses; sidecar key ``coverage``).
+ELAN_COVERAGE = "ELAN-gebied"
 AREA_MATCH_TOLERANCE = 0.10
 
 _GM_SOURCE = "GGD'en, CBS en RIVM, Gezondheidsmonitor Volwassenen en Ouderen 2016 (modelschatting)"
@@ -485,7 +487,8 @@ def build_public_local_factors(raw_dir: str | Path, table: pd.DataFrame, synthet
                 _fail(elan_path, col, "shares outside 0-1", elan.loc[rng, ["wijk_code", col]])
             edata[name] = 100.0 * v
             factors[name] = {"label_nl": lnl, "label_en": len_, "cluster": cluster, "unit": "%",
-                             "source": f"{_ELAN_SOURCE}; '{col}' x 100", "year": ELAN_YEAR, "higher_is_worse": worse}
+                             "source": f"{_ELAN_SOURCE}; '{col}' x 100", "year": ELAN_YEAR, "higher_is_worse": worse,
+                             "coverage": ELAN_COVERAGE}
         data = data.merge(edata, on="wijk_code", how="outer")
         gems = ", ".join(sorted(table.loc[table["wijk_code"].isin(edata["wijk_code"]), "gemeente_name"].unique()))
         elan_note = f"ELAN/LUMC {ELAN_YEAR} rows joined on the 2017 wijk code: {len(edata)} wijken ({gems})."
@@ -504,18 +507,6 @@ def build_public_local_factors(raw_dir: str | Path, table: pd.DataFrame, synthet
         "factors": factors,
     }
     return data, meta, unmapped
-
-
-def write_local_factor_file(data: pd.DataFrame, meta: dict, csv_path: str | Path) -> tuple[Path, Path]:
-    """Write ``<stem>.csv`` and its sidecar ``<stem>.yml``."""
-    import yaml
-
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(csv_path, index=False, lineterminator="\n", float_format="%.6g")
-    yml = csv_path.with_suffix(".yml")
-    yml.write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
-    return csv_path, yml
 
 
 def raw_sources(optional: bool = False) -> list[str]:
