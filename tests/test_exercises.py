@@ -220,6 +220,79 @@ def _scp_zonder_indicatoren(ex):
     return out
 
 
+@lru_cache(maxsize=4)
+def haaglanden_local_factors(**options):
+    """Notebook 03 with scope = "region" for Haaglanden on the real data (national artefacts in a temporary
+    folder, as notebooks 01 and 02 write them)."""
+    from _data_helpers import real_build, real_raw_dir
+    from jeugdhulp_wijken import catalog, local_factors as lf, wijktable
+
+    table, geometry, _ = real_build()
+    _, analysis = real_national()
+    folder = Path(tempfile.mkdtemp(prefix="jhw-exercises-lf-"))
+    raw = real_raw_dir()
+    data, meta, _ = wijktable.build_public_local_factors(raw, table, synthetic=False)
+    lf.write_factor_file(data, meta, catalog.path("local_factors_public", folder))
+    catalog.write(analysis.results, "scp_results_nl", folder)
+    catalog.write(analysis.metrics, "scp_metrics_nl", folder)
+    catalog.write(geometry, "wijk_geometry_nl", folder)
+    results, provenance = lf.load_results(folder, False)
+    codes = lf.region_wijken(results, "Haaglanden", raw)
+    factors = lf.collect_factors(folder, raw_dir=raw, factor_files=[], synthetic=False)
+    return lf.run_analysis(results, factors, scope="region", region="Haaglanden", region_label="Haaglanden",
+                           region_codes=codes, geometry=lf.load_geometry(folder, False),
+                           results_provenance=provenance, **options)
+
+
+def _study_area_group(analysis) -> str:
+    return next(g for g, m in analysis.metrics["scopes"].items() if m["coverage_label"].startswith("Haaglanden"))
+
+
+@computes("lf_alpha")
+def _lf_alpha(ex):
+    from collections import Counter
+
+    from jeugdhulp_wijken import local_factors as lf
+
+    default, wider = haaglanden_local_factors(), haaglanden_local_factors(alpha=ex.variant["alpha"])
+    label = default.metrics["scopes"][_study_area_group(default)]["coverage_label"]
+
+    def rows(a):
+        c = lf.correlations_table(a)
+        return c[c["group_label"] == label]
+
+    d, w = rows(default), rows(wider)
+    fragile = w[w["status"] == lf.FRAGILE]
+    return {"significant_at_005": int((d["status"] != lf.NOT_SIGNIFICANT).sum()),
+            "fragile_at_010": len(fragile), "robust_at_010": int((w["status"] == lf.ROBUST).sum()),
+            "fragile_factors": sorted(fragile["factor"]),
+            "most_decisive_wijk": Counter(fragile["decisive_wijk_name"]).most_common(1)[0][0].split(" ", 2)[-1],
+            "signs_differ": bool(((fragile["r"] > 0) != (fragile["r_precision"] > 0)).all())}
+
+
+@computes("lf_kruisvalidatie")
+def _lf_kruisvalidatie(ex):
+    a = haaglanden_local_factors()
+    joint = a.metrics["scopes"][_study_area_group(a)]["models"]["joint"]
+    cv, without = joint["cv_leave_one_gemeente_out"], joint["without_most_influential"]
+    table, _ = real_national()
+    wijk = table.set_index("wijk_code").loc[without["wijk_code"]]
+    return {"delta_r2": joint["delta_r2"], "cv_rmse_factors": cv["rmse_factors"],
+            "cv_rmse_baseline": cv["rmse_baseline"], "most_influential": without["wijk_name"],
+            "most_influential_youths": wijk["youths_0_17_est"], "most_influential_observed": wijk["perc_jhzv"],
+            "delta_r2_without_it": without["delta_r2"]}
+
+
+@computes("lf_moran")
+def _lf_moran(ex):
+    default, other = haaglanden_local_factors(), haaglanden_local_factors(seed=ex.variant["seed"])
+    group = _study_area_group(default)
+    m, o = default.metrics["scopes"][group]["moran"], other.metrics["scopes"][group]["moran"]
+    return {"i_before": m["before"]["I"], "p_before": m["before"]["p_sim"], "i_after": m["after"]["I"],
+            "p_after": m["after"]["p_sim"], "i_before_other_seed_equal": m["before"]["I"] == o["before"]["I"],
+            "p_before_other_seed": o["before"]["p_sim"]}
+
+
 @computes("regio_regel")
 def _regio_regel(ex):
     from jeugdhulp_wijken.scp import region_summary

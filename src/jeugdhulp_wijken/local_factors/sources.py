@@ -247,8 +247,9 @@ def load_results(national_dir: str | Path, synthetic: bool = False) -> tuple[pd.
             "note": "Residual = observed − expected_scp from the SCP model step (published SCP expectation)."}
     p01 = catalog.path("wijk_table_nl", national_dir, synthetic)
     if not p01.exists():
-        raise FileNotFoundError(f"Neither {p02} nor {p01} exists in {national_dir}: run the data_preparation and "
-                                f"scp_model steps first (or pass national_dir = the national folder).")
+        raise FileNotFoundError(catalog.missing_message("scp_results_nl", p02, synthetic)
+                                + f" The published values of {p01.name} would serve instead, but it is missing too "
+                                  f"(or pass national_dir = the national folder).")
     nl = catalog.read("wijk_table_nl", national_dir, synthetic)
     return results_from_wijk_table(nl), {
         "file": p01.name, "fallback": True,
