@@ -54,8 +54,9 @@ def standard(step: str, synthetic: bool = False, region: Any = "") -> dict[str, 
 
 def folders(step: str, synthetic: bool = False, **given: Any) -> tuple:
     """The ``given`` parameters in the order given, each ``""`` (or None) replaced by what ``jhw-reproduce``
-    would pass to ``step``. Prints which values were filled in, so the student sees where the notebook
-    reads and writes. Always returns a tuple (``(output_dir,) = lab.folders(...)`` for one value)."""
+    would pass to ``step``. When folders were filled (the notebook was opened on its own), prints what was filled
+    in, so the student sees where the notebook reads and writes. Always returns a tuple
+    (``(output_dir,) = lab.folders(...)`` for one value)."""
     unknown = sorted(k for k in given if k not in FILLED)
     if unknown:
         raise ValueError(f"lab.folders fills {', '.join(FILLED)}; not {unknown}. Give other parameters a "
@@ -70,7 +71,7 @@ def folders(step: str, synthetic: bool = False, **given: Any) -> tuple:
             value = std[name]
             filled.append(name)
         out.append(value)
-    if filled:
+    if any(name.endswith(("_dir", "_root")) for name in filled):  # opened in the lab (a run passes every folder)
         study = "de synthetische oefenstudie" if synthetic else "de echte data"
         print(f"Parameters aangevuld zoals jhw-reproduce{' --synthetic' if synthetic else ''} ze meegeeft "
               f"({study}):")

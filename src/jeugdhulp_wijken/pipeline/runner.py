@@ -207,7 +207,9 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         if edition:
             manifest["edition"] = build_edition(spec, ctx, plan.region_values,
                                                 lang=(overrides or {}).get("lang", spec.defaults.get("lang", "nl")))
-            print(f"Leerversie (executed notebooks as HTML): {manifest['edition']['index']}", flush=True)
+            indexes = list(manifest["edition"]["regions"].values())
+            print("Leerversie (the executed notebooks as HTML): "
+                  + (indexes[0] if len(indexes) == 1 else manifest["edition"]["index"]), flush=True)
         manifest["status"] = "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
