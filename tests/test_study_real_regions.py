@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
-from jeugdhulp_wijken import figures, pipeline
+from jeugdhulp_wijken import catalog, figures, pipeline
 
 from _data_helpers import real_study_context
 
@@ -22,40 +21,43 @@ def roots(tmp_path_factory):
 def test_another_jeugdzorgregio_runs_every_step(roots):
     spec, ctx, mirror = roots
     manifest = pipeline.run(spec, ctx, region="JZ01", force=True, progress=False, mirror=mirror, online=False)
-    assert manifest["status"] == "ok" and len(manifest["steps"]) == len(spec.steps)
+    assert manifest["status"] == "ok" and manifest["regions"] == ["jz01"]
     d = ctx.derived / "jz01"
-    region = pd.read_parquet(d / "01_wijk_table_region.parquet")
+    region = catalog.read("wijk_table_region", d)
     assert len(region) > 0 and set(region["jz_code"]) == {"JZ01"}
-    m = json.loads((d / "02_scp_metrics.json").read_text())
-    assert m["meta"]["region"]["kind"] == "jeugdzorgregio" and m["meta"]["region"]["n_wijken"] == len(region)
-    res = pd.read_parquet(d / "02_scp_wijk_results_region.parquet")
+    m = catalog.read("region_metrics", d)
+    assert m["region"]["kind"] == "jeugdzorgregio" and m["summary"]["n_wijken"] == len(region)
+    res = catalog.read("scp_results_region", d)
     assert set(res["wijk_code"]) == set(region["wijk_code"])
     classes = {"hoger dan verwacht", "lager dan verwacht", "conform verwachting"}
     assert set(res["deviation_class"].dropna()) <= classes | {"geen gegevens"}
     assert set(res.loc[res["observed"].notna(), "deviation_class"]) <= classes
-    gem = pd.read_csv(d / "02_scp_gemeente_table.csv")
+    gem = catalog.read("scp_gemeente_table", d)
     assert set(gem["gemeente_code"]) == set(region["gemeente_code"])
-    lf = json.loads((d / "03_local_factor_metrics.json").read_text())
+    lf = catalog.read("lf_metrics", d)
     assert lf["scopes"]["region"]["n_wijken_in_scope"] == len(region)
+    folders = {s.name: ("jz01" if spec.per_region(s) else spec.stages[s.stage].name) for s in spec.steps}
     for fig in figures.load_registry().values():
-        fig_dir = ctx.figures / ("qualitative" if fig.step == "qualitative_coding" else "jz01")
-        for f in figures.figure_files(fig, fig_dir, False):
+        if fig.step == "atlas":
+            continue
+        for f in figures.figure_files(fig, ctx.figures / folders[fig.step], False):
             assert f.is_file() and f.stat().st_size > 0, f
-    caption = json.loads((ctx.figures / "jz01" / "fig02_observed_map.json").read_text())["caption"]
-    assert "JZ01" in caption or m["meta"]["region"]["name"] in caption
+    caption = catalog.read("region_metrics", d)["region"]["name"]
+    assert caption in json.loads((ctx.figures / "jz01" / "fig05_observed_map.json").read_text())["caption"]
 
 
-def test_the_whole_country(roots):
+def test_the_whole_country_after_a_region_reuses_the_national_stage(roots):
     spec, ctx, mirror = roots
-    manifest = pipeline.run(spec, ctx, region="NL", only=["data_preparation", "scp_model", "local_factors"],
-                            force=True, progress=False, mirror=mirror, online=False)
+    manifest = pipeline.run(spec, ctx, region="NL", progress=False, mirror=mirror, online=False)
     assert manifest["status"] == "ok"
+    shared = {s.name for s in spec.steps if not spec.per_region(s)}
+    assert all(s["status"] == "cached" for s in manifest["steps"] if s["name"] in shared)
     d = ctx.derived / "nl"
-    res = pd.read_parquet(d / "02_scp_wijk_results_region.parquet")
-    assert len(res) == 2918 and res["in_region"].all()
-    m = json.loads((d / "02_scp_metrics.json").read_text())
-    assert m["headline"]["nl_observed_pct_weighted"] == pytest.approx(10.3, abs=0.05)
-    assert m["headline"]["region_n_wijken"] == 2918
-    lf = json.loads((d / "03_local_factor_metrics.json").read_text())
-    assert set(lf["scopes"]) == {"nl"}
-    assert (ctx.figures / "nl" / "fig02_difference_map.png").is_file()
+    res = catalog.read("scp_results_region", d)
+    assert len(res) == 2918
+    m = catalog.read("region_metrics", d)
+    assert m["summary"]["observed_weighted"] == pytest.approx(10.3, abs=0.05)
+    assert m["summary"]["n_wijken"] == 2918
+    lf = catalog.read("lf_metrics", d)
+    assert "region" in lf["scopes"]
+    assert (ctx.figures / "nl" / "fig05_difference_map.png").is_file()

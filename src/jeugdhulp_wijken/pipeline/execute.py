@@ -90,9 +90,10 @@ def execute_step(plan: StepPlan, run_dir: Path, *, kernel: Kernel | None = None,
 
     staging = run_dir / "staging" / (plan.region or "national") / plan.step.name
     shutil.rmtree(staging, ignore_errors=True)
-    stage_out, stage_fig = staging / "output", staging / "figures"
+    stage_out = staging / "output"
+    stage_fig = stage_out if plan.figures_dir == plan.output_dir else staging / "figures"
     stage_out.mkdir(parents=True)
-    stage_fig.mkdir(parents=True)
+    stage_fig.mkdir(parents=True, exist_ok=True)
     params = dict(plan.parameters)
     if "output_dir" in params:
         params["output_dir"] = str(stage_out)
@@ -119,7 +120,8 @@ def execute_step(plan: StepPlan, run_dir: Path, *, kernel: Kernel | None = None,
                          f"output(s): {missing}. Previous outputs were left untouched; the executed notebook is "
                          f"{rel(executed)}")
     moved = []
-    for src_dir, dst_dir in ((stage_out, plan.output_dir), (stage_fig, plan.figures_dir)):
+    pairs = [(stage_out, plan.output_dir)] + ([(stage_fig, plan.figures_dir)] if stage_fig != stage_out else [])
+    for src_dir, dst_dir in pairs:
         for src in sorted(p for p in src_dir.rglob("*") if p.is_file()):
             dst = dst_dir / src.relative_to(src_dir)
             dst.parent.mkdir(parents=True, exist_ok=True)

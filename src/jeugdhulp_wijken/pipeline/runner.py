@@ -174,6 +174,8 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
     parallel, each with one BLAS/OpenMP thread. ``edition``: afterwards, refresh the teaching edition
     (the executed notebooks as HTML, :mod:`.edition`).
     """
+    if fetch and ctx.synthetic:
+        prepare_data(ctx, mirror, online)  # first: the regions are checked against the generated study
     entries = regions if regions is not None else ([region] if region is not None else None)
     if entries is not None and check_regions:
         entries = resolve_regions(entries, ctx, mirror, online)
@@ -181,7 +183,7 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
     if check_regions and any(i.startswith("each-region:") for s in spec.steps for i in s.inputs):
         every = [paths.region_slug(r) for r in resolve_regions(["all"], ctx, mirror, online)]
     plan = plan_run(spec, ctx, regions=entries, overrides=overrides, only=only, start=start, every_region=every)
-    if fetch:
+    if fetch and not ctx.synthetic:
         prepare_data(ctx, mirror, online)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     slugs = list(plan.regions)
