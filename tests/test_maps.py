@@ -6,7 +6,6 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from jeugdhulp_wijken import deviation, figures, files, maps

@@ -61,8 +61,11 @@ def test_synthetic_83553ned_reads_with_same_reader():
 
 
 def test_malformed_region_file_is_reported(tmp_path):
-    src = synthetic_raw_dir() / regions.REGIONS_DIR
-    dst = tmp_path / regions.REGIONS_DIR
+    from jeugdhulp_wijken import sources
+
+    folder = sources.raw_path(regions.REGIONS_SOURCES[0], "").parent
+    src = synthetic_raw_dir() / folder
+    dst = tmp_path / folder
     dst.mkdir(parents=True)
     (dst / "DataProperties.csv").write_bytes((src / "DataProperties.csv").read_bytes())
     data = pd.read_csv(src / "data.csv", dtype=str)

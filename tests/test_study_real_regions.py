@@ -35,7 +35,7 @@ def test_another_jeugdzorgregio_runs_every_step(roots):
     gem = catalog.read("scp_gemeente_table", d)
     assert set(gem["gemeente_code"]) == set(region["gemeente_code"])
     lf = catalog.read("lf_metrics", d)
-    assert lf["scopes"]["region"]["n_wijken_in_scope"] == len(region)
+    assert lf["n_wijken_in_scope"] == len(region)
     folders = {s.name: ("jz01" if spec.per_region(s) else spec.stages[s.stage].name) for s in spec.steps}
     for fig in figures.load_registry().values():
         if fig.step == "atlas":

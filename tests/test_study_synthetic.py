@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from jeugdhulp_wijken import catalog, figures, paths, pipeline, verify
@@ -43,7 +42,6 @@ def test_every_step_ran_once_per_stage_and_the_manifest_is_complete(synthetic_ru
         assert s["outputs"], s["name"]
         assert all(len(h) == 64 for h in s["outputs"].values())
         assert all(len(h) == 64 for h in s["inputs"].values())
-        assert not any(Path(p).is_absolute() for p in s["outputs"]), "manifest paths are repo-relative"
     written = json.loads((ctx.runs / manifest["run_id"] / "manifest.json").read_text())
     assert written["git"]["commit"] is None or len(written["git"]["commit"]) == 40
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import deviation, paths
+from . import deviation
 from .regions import Region, all_regions, resolve_region
 
 TEXT = {

@@ -32,7 +32,6 @@ and no value comes from real data.
 """
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -40,6 +39,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
+from . import files
 from .dictionary import DETERMINANTS
 from .sources import rel_path
 from .wijktable import KWB_MISSING
@@ -329,7 +329,7 @@ def generate(out_dir: str | Path, seed: int = 20170101, n_regions: int = 4, geme
         "local_factor_codes_2016_only": extra_2016,
         "youths_method": "youths_0_17_est = AANT_INW * (P_00_14_JR + 0.3 * P_15_24_JR) / 100",
     }
-    (out / TRUTH_FILE).write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    files.write_json(out / TRUTH_FILE, truth)
     (out / README_FILE).write_text(
         "SYNTHETIC DATA - FICTIONAL. These files imitate the layout and formats of the raw public data of the\n"
         "compendium 'Jeugdhulp in de wijken', but every value is simulated by jeugdhulp_wijken.synthetic.generate\n"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import files
 from .. import paths
 from . import detect
 from .errors import PseudonymisationError
@@ -88,8 +89,7 @@ class PseudonymKey:
         key_dir = check_outside_repository(key_dir)
         key_dir.mkdir(parents=True, exist_ok=True)
         target = key_dir / KEY_NAME
-        target.write_text(json.dumps({"version": METHOD_VERSION, "mapping": self.mapping}, ensure_ascii=False,
-                                     indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        files.write_json(target, {"version": METHOD_VERSION, "mapping": self.mapping})
         try:
             os.chmod(target, 0o600)
         except OSError:

@@ -40,6 +40,7 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from .. import files
 from .. import paths
 from . import detect, dutch_lists
 from .errors import PseudonymisationError, TranscriptError
@@ -233,10 +234,8 @@ def pseudonymise_corpus(transcripts_dir: str | Path, out_dir: str | Path, *, key
         items.append(pt)
     key.save(key_dir)
     log = _log(log_sessions, checks, key, fictional, bsn_elfproef, names_file)
-    (out_dir / MANIFEST).write_text(json.dumps({"method_version": METHOD_VERSION, "sha256": manifest},
-                                               indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    (out_dir / LOG_NAME).write_text(json.dumps(log, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                                    encoding="utf-8")
+    files.write_json(out_dir / MANIFEST, {"method_version": METHOD_VERSION, "sha256": manifest})
+    files.write_json(out_dir / LOG_NAME, log)
     return PseudonymisedCorpus(sorted(items, key=lambda t: t.session_id), out_dir, log)
 
 

@@ -5,12 +5,12 @@ read (hand-entered CSV or a REFI-QDA project) and what the agreement JSON states
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .. import files
 from .. import paths
 from .codebook import Codebook
 from .coding import load_coding_table
@@ -60,11 +60,7 @@ def write_csv(df: pd.DataFrame, output_dir: str | Path, name: str, synthetic: bo
 
 
 def write_json(data: Any, output_dir: str | Path, name: str, synthetic: bool = False) -> Path:
-    target = paths.artefact(output_dir, name, synthetic)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
-                      encoding="utf-8")
-    return target
+    return files.write_json(paths.artefact(output_dir, name, synthetic), data)
 
 
 def anonymisation_report(corpora: dict[str, PseudonymisedCorpus]) -> dict[str, Any]:
