@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog, deviation, paths
+from ..sources import rel_path
 from .factor_files import (ID_COLUMN, WIJK_CODE_RE, FactorFileError, FactorMeta, FactorSet, FactorSpec,
                            combine_factors, read_factor_file)
 
@@ -59,8 +60,9 @@ KWB_FACTORS: dict[str, tuple[str, str, str, str, str, bool]] = {
         "per 1.000 inwoners", True),
 }
 KWB_CODE_COLUMNS = ("Codering_3", "WijkenEnBuurten")
-#: Where ``jhw-fetch --live`` stores the full 83765NED table (relative to raw_dir).
-KWB_LIVE_PATH = "cbs_kwb_2017/cbs_83765NED_full/data.csv"
+#: Where ``jhw-fetch --live`` stores the full 83765NED table (relative to raw_dir; data/sources.yml id).
+KWB_LIVE_ID = "cbs_83765ned_full"
+KWB_LIVE_PATH = rel_path(KWB_LIVE_ID)
 
 
 def find_kwb_table(raw_dir: str | Path | None) -> Path | None:

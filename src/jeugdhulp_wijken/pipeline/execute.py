@@ -1,9 +1,7 @@
 """Executing one step: papermill into a staging folder, outputs moved into place only on success.
 
-A :class:`Kernel` keeps one Jupyter kernel alive for the steps a process runs (the national stage,
-or the regions of one worker). Before every notebook its namespace is cleared (``%reset -f``),
-open figures are closed and matplotlib's settings are restored, so each notebook runs top to
-bottom as in a fresh kernel; only imported modules stay loaded, which saves their import time.
+Every notebook runs in a fresh kernel, as a reader who opens it runs it (and as nbval re-executes
+it): no option, warning filter or cache of one notebook can change the output of the next.
 """
 from __future__ import annotations
 
@@ -16,54 +14,6 @@ from .. import paths
 from .cache import KERNEL
 from .plan import StepPlan
 from .spec import StepFailed
-
-_STARTUP = ("import matplotlib, matplotlib.pyplot\n"
-            "matplotlib._jhw_rc = matplotlib.rcParams.copy()\n")
-_RESET = ("%reset -f\n"
-          "import matplotlib, matplotlib.pyplot\n"
-          "matplotlib.pyplot.close('all')\n"
-          "matplotlib.rcParams.update(matplotlib._jhw_rc)\n")
-
-
-class Kernel:
-    """A reusable kernel (started lazily, restarted if it died)."""
-
-    def __init__(self) -> None:
-        self.km = None
-
-    def _start(self) -> None:
-        from jupyter_client.manager import KernelManager
-
-        self.km = KernelManager(kernel_name=KERNEL)
-        self.km.start_kernel(cwd=str(paths.NOTEBOOKS), env=dict(os.environ))
-        self._execute(_STARTUP)
-
-    def _execute(self, code: str) -> None:
-        kc = self.km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=120)
-            reply = kc.execute_interactive(code, timeout=120, output_hook=lambda msg: None)
-            if reply["content"].get("status") != "ok":
-                raise RuntimeError(f"kernel preparation failed: {reply['content'].get('evalue')}")
-        finally:
-            kc.stop_channels()
-
-    def ready(self):
-        """A kernel manager with a clean namespace."""
-        if self.km is None or not self.km.is_alive():
-            self.shutdown()
-            self._start()
-        else:
-            self._execute(_RESET)
-        return self.km
-
-    def shutdown(self) -> None:
-        if self.km is not None:
-            with contextlib.suppress(Exception):
-                self.km.shutdown_kernel(now=True)
-            self.km = None
-
 
 def executed_notebook(run_dir: Path, plan: StepPlan) -> Path:
     """Where the executed copy of a step's notebook is saved: per region (or national), same file name."""
@@ -83,8 +33,8 @@ def _format_failure(plan: StepPlan, executed: str, exc: Exception) -> str:
             f"Previous outputs of this step were left untouched.")
 
 
-def execute_step(plan: StepPlan, run_dir: Path, *, kernel: Kernel | None = None, progress: bool = True,
-                 log_output: bool = False, rel=str) -> list[Path]:
+def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_output: bool = False,
+                 rel=str) -> list[Path]:
     """Execute one step into a staging folder; move outputs into place only on success."""
     import papermill as pm
 
@@ -101,11 +51,10 @@ def execute_step(plan: StepPlan, run_dir: Path, *, kernel: Kernel | None = None,
         params["figures_dir"] = str(stage_fig)
     executed = executed_notebook(run_dir, plan)
     executed.parent.mkdir(parents=True, exist_ok=True)
-    extra = {"km": kernel.ready()} if kernel is not None else {}
     try:
         pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
                             cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
-                            request_save_on_cell_execute=False, **extra)
+                            request_save_on_cell_execute=False)
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
         raise StepFailed(_format_failure(plan, rel(executed), exc)) from exc
 

@@ -20,7 +20,7 @@ from typing import Any
 from .. import files, paths
 from . import cache
 from .edition import build as build_edition
-from .execute import Kernel, execute_step, executed_notebook
+from .execute import execute_step, executed_notebook
 from .plan import Context, RunPlan, StepPlan, plan_run
 from .spec import PipelineError, Spec, StepFailed
 
@@ -88,8 +88,7 @@ def resolve_regions(entries: list[Any], ctx: Context, mirror: str | None = None,
 
 
 def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, sink: list[dict], *,
-             force: bool, kernel: Kernel | None, progress: bool, log_output: bool,
-             verbose: bool = True) -> dict[str, Any]:
+             force: bool, progress: bool, log_output: bool, verbose: bool = True) -> dict[str, Any]:
     """Run (or serve from the cache) one step; its manifest entry is appended to ``sink`` and returned."""
     t0 = time.perf_counter()
     entry: dict[str, Any] = {**cache.describe(plan), "status": "failed"}
@@ -108,7 +107,7 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
     if verbose:
         print(f"{prefix}: running {plan.step.notebook} ...", flush=True)
     try:
-        execute_step(plan, run_dir, kernel=kernel, progress=progress, log_output=log_output, rel=ctx.rel)
+        execute_step(plan, run_dir, progress=progress, log_output=log_output, rel=ctx.rel)
     except BaseException:
         entry.update(status="failed", duration_s=round(time.perf_counter() - t0, 3),
                      executed_notebook=ctx.rel(executed_notebook(run_dir, plan)))
@@ -124,20 +123,10 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
 
 # --------------------------------------------------------------------------- parallel regions
 
-_WORKER_KERNEL: Kernel | None = None
-
-
-def _limit_threads() -> None:
+def _worker_init() -> None:
+    """A worker and every kernel it starts (they inherit its environment) use one BLAS/OpenMP thread."""
     for var in THREAD_VARIABLES:
         os.environ[var] = "1"
-
-
-def _worker_init() -> None:
-    global _WORKER_KERNEL
-    _limit_threads()
-    _WORKER_KERNEL = Kernel()
-    import atexit
-    atexit.register(_WORKER_KERNEL.shutdown)
 
 
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
@@ -146,8 +135,8 @@ def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str,
     entries: list[dict] = []
     for plan in plans:
         try:
-            run_step(plan, ctx, run_dir, run_id, source_hash, entries, force=force, kernel=_WORKER_KERNEL,
-                     progress=False, log_output=False, verbose=False)
+            run_step(plan, ctx, run_dir, run_id, source_hash, entries, force=force, progress=False,
+                     log_output=False, verbose=False)
         except PipelineError as exc:
             return entries, str(exc)
     return entries, None
@@ -198,9 +187,8 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         "status": "running", "steps": []}
     source_hash = cache.package_source_hash()
     t_run = time.perf_counter()
-    kernel = Kernel()
     try:
-        opts = dict(force=force, kernel=kernel, progress=progress, log_output=log_output)
+        opts = dict(force=force, progress=progress, log_output=log_output)
         for p in plan.before:
             run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, **opts)
@@ -221,7 +209,6 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         manifest["error"] = str(exc)
         raise
     finally:
-        kernel.shutdown()
         manifest["duration_s"] = round(time.perf_counter() - t_run, 3)
         files.write_json(run_dir / "manifest.json", manifest)
         if manifest["status"] == "ok":
@@ -233,18 +220,16 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
 
 
 def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                 manifest: dict, *, kernel: Kernel, force: bool, progress: bool, log_output: bool,
-                 jobs: int | None) -> None:
+                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int | None) -> None:
     items = list(plan.regions.items())
     if not items or not items[0][1]:
         return
     n = len(items)
     if n == 1:
         for p in items[0][1]:
-            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], force=force, kernel=kernel,
-                     progress=progress, log_output=log_output)
+            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], force=force, progress=progress,
+                     log_output=log_output)
         return
-    kernel.shutdown()  # the workers start their own
     jobs = max(1, min(jobs or os.cpu_count() or 1, n))
     print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
     import multiprocessing

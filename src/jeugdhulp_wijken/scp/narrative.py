@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..study import N_DETERMINANTS
 from ..study import PUBLISHED
 from .options import ModelOptions
 
@@ -18,7 +19,7 @@ def fmt(x) -> str:
 def model_description(o: ModelOptions) -> str:
     lv = ("region random intercept + gemeente variance component (wijken in gemeenten in jeugdzorgregio's)"
           if o.levels == "region+gemeente" else "gemeente random intercept")
-    return (f"Linear mixed model (statsmodels MixedLM, REML) of perc_jhzv on the 27 SCP determinants; {lv}; "
+    return (f"Linear mixed model (statsmodels MixedLM, REML) of perc_jhzv on the {N_DETERMINANTS} SCP determinants; {lv}; "
             f"wijken < {o.min_inhabitants:.0f} inhabitants not fitted; suppressed outcomes: {o.suppressed}; "
             f"missing determinants: {o.determinant_missing} with indicators for determinants missing in >= "
             f"{o.missing_indicator_min_share:.0%} of wijken; expected = fixed part + region and gemeente BLUPs.")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..study import N_DETERMINANTS
 from ..dictionary import DETERMINANTS
 from .model import _within_varying
 from .options import ModelDataError, check_table
@@ -40,7 +41,8 @@ def fit_recovered(table: pd.DataFrame) -> RecoveredFit:
     complete = det.notna().all(axis=1)
     c = table[complete]
     if len(c) < len(DETERMINANTS) + 5:
-        raise ModelDataError(f"Only {len(c)} wijken have all 27 determinants; the recovered model needs more.")
+        raise ModelDataError(f"Only {len(c)} wijken have all {N_DETERMINANTS} determinants; the recovered model "
+                             "needs more.")
     varying = _within_varying(det[complete], c["gemeente_code"])
     gem_level = [d for d in DETERMINANTS if d not in varying]
     G = pd.get_dummies(c["gemeente_code"], dtype=float)
