@@ -136,7 +136,6 @@ def caterpillar_plot(table: pd.DataFrame, lang: str = "nl"):
     labels = [f"{r['name']}" for _, r in d.iterrows()]
     ax.set_yticklabels(labels, fontsize=7)
     ax.set_xlabel(t["x_diff"])
-    ax.set_title(t["caterpillar"], fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -162,7 +161,6 @@ def region_map(table: pd.DataFrame, geometry, results: pd.DataFrame, lang: str =
         p = row.geometry.representative_point()
         ax.annotate(row["jz_code"].replace("JZ", ""), (p.x, p.y), ha="center", va="center", fontsize=6)
     ax.set_axis_off()
-    ax.set_title(t["map"], fontsize=10)
     return fig
 
 

@@ -71,6 +71,26 @@ RULES: dict[str, str] = {
 }
 DEFAULT_RULE = "funnel95_tau"
 
+#: The rules in Dutch, for figures, pages and reports in the default language.
+RULES_NL: dict[str, str] = {
+    "funnel95": "binomiale trechter, 95%-grenzen (|z| > 1,96)",
+    "funnel998": "binomiale trechter, 99,8%-grenzen (|z| > 3,09)",
+    "funnel95_phi": "trechter, 95%-grenzen met multiplicatieve overdispersie (Spiegelhalter, gewinsoriseerde z)",
+    "funnel998_phi": "trechter, 99,8%-grenzen met multiplicatieve overdispersie (Spiegelhalter, gewinsoriseerde z)",
+    "funnel95_tau": "trechter, 95%-grenzen met additieve overdispersie tau² (Spiegelhalter, random effects)",
+    "funnel998_tau": "trechter, 99,8%-grenzen met additieve overdispersie tau² (Spiegelhalter, random effects)",
+    "abs1pp": "|waargenomen − verwacht| ≥ 1 procentpunt",
+    "abs2pp": "|waargenomen − verwacht| ≥ 2 procentpunten",
+    "rel10": "|waargenomen − verwacht| ≥ 10% van verwacht",
+    "rel20": "|waargenomen − verwacht| ≥ 20% van verwacht",
+}
+
+
+def rule_text(rule: str, lang: str = "nl") -> str:
+    """The description of a deviation rule in ``lang`` (nl or en)."""
+    check_rule(rule)
+    return RULES_NL[rule] if lang == "nl" else RULES[rule]
+
 
 class UnknownRuleError(ValueError):
     """The deviation_rule parameter names no known rule."""
