@@ -1,7 +1,7 @@
 """nbval with the reference notebooks' sanitize file, and reference notebooks made from a run.
 
 nbval runs in a pytest subprocess with the options `make verify` uses. The fixture notebook
-(tests/fixtures/nbval) was executed elsewhere: its stored paths, run id, times, object address
+(tests/fixtures/nbval/reference; a reference notebook, so it keeps its outputs) was executed elsewhere: its stored paths, run id, times, object address
 and progress bar all differ from a new run, and it still passes; a copy with one printed number
 changed fails on exactly that cell.
 """
@@ -20,7 +20,7 @@ from nbval.plugin import get_sanitize_patterns
 
 from jeugdhulp_wijken import files, paths, pipeline, reference
 
-FIXTURE = Path(__file__).parent / "fixtures" / "nbval" / "sanitized_outputs.ipynb"
+FIXTURE = Path(__file__).parent / "fixtures" / "nbval" / "reference" / "sanitized_outputs.ipynb"
 SANITIZE = reference.SANITIZE_FILE
 
 
