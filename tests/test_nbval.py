@@ -1,9 +1,9 @@
 """nbval with the reference notebooks' sanitize file, and reference notebooks made from a run.
 
 nbval runs in a pytest subprocess with the options `make verify` uses. The fixture notebook
-(tests/fixtures/nbval/reference; a reference notebook, so it keeps its outputs) was executed elsewhere: its stored paths, run id, times, object address
-and progress bar all differ from a new run, and it still passes; a copy with one printed number
-changed fails on exactly that cell.
+(tests/fixtures/nbval/reference: a reference notebook, so it keeps its outputs) was executed
+elsewhere: its stored paths, run id, times, object address and progress bar all differ from a new
+run, and it still passes; a copy with one printed number changed fails on exactly that cell.
 """
 from __future__ import annotations
 
