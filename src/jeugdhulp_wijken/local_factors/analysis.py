@@ -390,14 +390,36 @@ def _clean(obj: Any) -> Any:
     return plain(obj)
 
 
+#: The columns of ``lf_correlations`` and ``lf_regressions``, also when a region has no factor to analyse.
+CORRELATION_COLUMNS = (
+    "scope", "group", "group_label", "factor", "label_nl", "label_en", "cluster", "unit", "n", "r", "ci_low",
+    "ci_high", "p_raw", "spearman_rho", "p_spearman", "sd_factor", "coef_raw_per_sd", "p", "n_precision",
+    "r_precision", "ci_low_precision", "ci_high_precision", "p_precision", "coef_per_sd", "p_bh_raw",
+    "significant_bh_raw", "p_holm_raw", "p_holm", "p_bh", "significant_bh", "significant_holm", "r_loo_min",
+    "r_loo_max", "n_sign_flips_raw", "n_significance_flips_raw", "most_influential_raw", "r_precision_loo_min",
+    "r_precision_loo_max", "n_sign_flips_precision", "n_significance_flips_precision",
+    "most_influential_precision", "status", "reason_codes", "reasons", "decisive_wijk_code",
+    "decisive_wijk_name",)
+REGRESSION_COLUMNS = (
+    "scope", "group", "group_label", "outcome", "y", "model", "family", "cov_type", "primary", "factor",
+    "label_nl", "label_en", "cluster", "unit", "coef", "se", "t", "ci_low", "ci_high", "p", "sd_factor",
+    "coef_per_sd", "ci_low_per_sd", "ci_high_per_sd", "vif", "n", "n_gemeenten", "n_factors", "r2", "adj_r2",
+    "df_resid_inference", "p_holm", "p_bh", "significant_bh", "significant_holm",
+    "coef_per_sd_loo_min_precision", "coef_per_sd_loo_max_precision", "n_sign_flips_precision",
+    "n_significance_flips_precision", "max_cooks_d_precision", "most_influential_precision",
+    "coef_per_sd_loo_min_raw", "coef_per_sd_loo_max_raw", "n_sign_flips_raw", "n_significance_flips_raw",
+    "max_cooks_d_raw", "most_influential_raw", "status", "reason_codes", "reasons", "decisive_wijk_code",
+    "decisive_wijk_name",)
+
+
 def correlations_table(analysis: LocalFactorAnalysis) -> pd.DataFrame:
     parts = [s.correlations for s in analysis.scopes.values() if not s.correlations.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(CORRELATION_COLUMNS))
 
 
 def regressions_table(analysis: LocalFactorAnalysis) -> pd.DataFrame:
     parts = [s.regressions for s in analysis.scopes.values() if not s.regressions.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(REGRESSION_COLUMNS))
 
 
 def write_outputs(analysis: LocalFactorAnalysis, output_dir: str | Path, synthetic: bool = False) -> dict[str, Path]:
