@@ -274,7 +274,8 @@ def expand(entries, gemeenten: pd.DataFrame) -> list:
     if bad:
         shown = ", ".join(repr("+".join(b) if isinstance(b, (list, tuple)) else b) for b in bad)
         raise UnknownRegionError(
-            f"Unknown region{'s' if len(bad) > 1 else ''} {shown}. Use a jeugdzorgregio code or name (JZ01-JZ42), "
+            f"Unknown region{'s' if len(bad) > 1 else ''} {shown}. Use a jeugdzorgregio code "
+            "(JZ01-JZ43, 42 codes) or name, "
             "'Haaglanden' (HHS study area), 'NL', 'all', a GGD region, or gemeente codes joined with '+' "
             "(GM0518+GM0503). `jhw-reproduce --list-regions` lists every valid value.")
     return out

@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce the study: run the notebooks listed in pipeline.yml with papermill. The national "
                     "stage runs once and is shared by every region; each region is a cheap slice of it.")
     p.add_argument("--region", help="One region or a comma-separated list: 'Haaglanden' (default, HHS study area), "
-                   "a jeugdzorgregio code or name (JZ01-JZ42), a GGD region, 'NL', 'all' (every jeugdzorgregio, "
+                   "a jeugdzorgregio code (JZ01-JZ43; JZ40 does not exist) or name, a GGD region, 'NL', "
+                   "'all' (every jeugdzorgregio, "
                    "the study area and NL), or gemeente codes joined with '+' (GM0518+GM0503).")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="Regions in parallel (default: the number of cores); each worker uses one BLAS thread.")
