@@ -9,7 +9,6 @@ region's wijken, so that a region with few youths is not read as unusual for noi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,21 +180,12 @@ def render_page(table: pd.DataFrame, *, caterpillar_png: str, map_png: str, link
     """The atlas page (Jinja2 template, self-contained: images are embedded)."""
     import jinja2
 
+    from .report import fmt
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("jeugdhulp_wijken", "templates/atlas"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True)
     rows = table.assign(link=links).to_dict("records")
     return env.get_template("atlas.html.j2").render(
         t=TEXT[lang], lang=lang, rows=rows, caterpillar=caterpillar_png, map=map_png, table_file=table_file,
-        rule_text=rule_text, synthetic=synthetic, fmt=_number_formatter(lang))
-
-
-def _number_formatter(lang: str):
-    def fmt(x: Any, digits: int = 1) -> str:
-        if x is None or (isinstance(x, float) and not np.isfinite(x)):
-            return "–"
-        text = f"{x:,.{digits}f}"
-        if lang == "nl":
-            text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-        return text
-    return fmt
+        rule_text=rule_text, synthetic=synthetic, fmt=lambda x, digits=1: fmt.decimal(x, digits, lang))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -158,7 +157,3 @@ def phases(spec: Spec, steps: list[Step]) -> tuple[list[Step], list[Step], list[
         else:
             before.append(s)
     return before, regional, after
-
-
-def describe(value: Any) -> str:
-    return repr(value) if not isinstance(value, str) else f"'{value}'"
