@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pyogrio
 from shapely.geometry import box
 
-from jeugdhulp_wijken import catalog, figures, files, geometry
+from jeugdhulp_wijken import catalog, figures, files, geometry, maps
 
 
 def _gdf():
@@ -74,17 +74,16 @@ def test_html_ids_of_folium_and_plotly_become_sequential_and_stay_so():
     assert files.stable_html_ids(out) == out
 
 
-def test_folium_map_written_twice_gives_the_same_bytes(tmp_path):
-    import folium
-
+def test_leaflet_map_written_twice_gives_the_same_bytes(tmp_path):
     def page():
-        m = folium.Map(location=[52.0, 4.3], zoom_start=10, tiles=None)
-        folium.GeoJson(_gdf().to_crs(4326).to_json()).add_to(m)
-        return m.get_root().render()
+        g = _gdf().assign(observed=[10.0, 12.0], expected_scp=[11.0, 11.5], difference=[-1.0, 0.5])
+        g = g.set_crs(geometry.CRS, allow_override=True)
+        return maps.interactive_map(g, simplify_m=1.0)
 
     a = catalog.write(page(), "atlas_html", tmp_path / "a")
     b = catalog.write(page(), "atlas_html", tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
+    assert "WK000101" in a.read_text(encoding="utf-8")
 
 
 def test_parquet_metadata_holds_no_time_or_host(tmp_path):
