@@ -1,6 +1,6 @@
 # Two commands reproduce and check the study on a fresh machine:
 #   make reproduce   set up the environment, fetch the raw data, run every notebook
-#   make test        set up the environment, run the whole test suite
+#   make test        set up the environment, run the whole test suite, then reproduce and verify
 #   make verify      check a run against the committed reference (README: "How to verify this study")
 # Offline, point at a local mirror of the raw data:  make reproduce DATA_MIRROR=../shared/data
 # (../shared/data beside the checkout is used automatically when it exists).
@@ -31,8 +31,11 @@ atlas: setup
 demo: setup
 	$(BIN)/jhw-reproduce --synthetic $(ARGS)
 
+# the test suite, then the reviewer's route: reproduce the default study and verify it against the reference
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
+	$(BIN)/jhw-reproduce
+	@$(MAKE) --no-print-directory verify
 
 # The reference (notebooks/reference/): the executed notebooks of a --force run of the default
 # study, with repo-relative parameters and without images, and the reference manifest.

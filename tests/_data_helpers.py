@@ -82,11 +82,12 @@ def synthetic_build():
 
 
 def real_study_context(tmp_path_factory, name: str):
-    """(spec, context in fresh temporary roots, mirror) for a real-data pipeline run."""
+    """(spec, context in a fresh temporary root laid out as the repository is, mirror) for a
+    real-data pipeline run: its artefacts have the reference's repository-relative paths."""
     from jeugdhulp_wijken import pipeline
 
     mirror = mirror_or_skip()
     tmp = tmp_path_factory.mktemp(name)
-    ctx = pipeline.Context.make(False, derived=tmp / "derived", figures=tmp / "figures", runs=tmp / "runs",
-                                raw=tmp / "raw")
+    ctx = pipeline.Context.make(False, derived=tmp / "data" / "derived", figures=tmp / "figures",
+                                runs=tmp / "data" / "runs", raw=tmp / "data" / "raw")
     return pipeline.load_spec(), ctx, str(mirror)

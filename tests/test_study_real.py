@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from jeugdhulp_wijken import catalog, figures, paths, pipeline
+from jeugdhulp_wijken import catalog, figures, paths, pipeline, verify
 
 from _data_helpers import real_study_context
 
@@ -32,6 +32,17 @@ def test_full_study_runs_for_haaglanden(real_run):
     raw_inputs = manifest["steps"][0]["inputs"]
     assert any(p.endswith("Wijkdata_Jeugdhulp_in_de_wijk.ods") for p in raw_inputs)
     assert "0823dbf727b9aab2bc30b800e02c21dfdde15ca8756a4db759de88b1fdbc82aa" in raw_inputs.values()
+
+
+def test_the_run_equals_the_committed_reference(real_run):
+    """What a reviewer's `make reproduce verify` checks: every artefact of a fresh --force run of the
+    default study equals the reference (notebooks/reference/reference_manifest.json); the report
+    may differ only in the commit it names. After an intended change of results, `make reference`."""
+    _, ctx, manifest = real_run
+    root = ctx.derived.parents[1]
+    results = verify.verify(ctx.runs / manifest["run_id"] / "manifest.json", verify.REFERENCE_MANIFEST, root=root)
+    assert verify.passed(results), verify.report(results)
+    assert {r.status for r in results} <= {"identical", verify.PROVENANCE}
 
 
 def test_national_and_study_area_tables(real_run):

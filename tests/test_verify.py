@@ -46,6 +46,11 @@ def study(tmp_path):
     return tmp_path, reference, table
 
 
+def _squeezed(out: str) -> str:
+    """The report with runs of spaces as one space: the status column's width is not the test's concern."""
+    return "\n".join(" ".join(line.split()) for line in out.splitlines())
+
+
 def _verify(root, reference, *extra):
     return verify.main(["latest", "--root", str(root), "--runs-root", str(root / "data" / "runs"),
                         "--reference", str(reference), *extra])
@@ -70,7 +75,7 @@ def test_unchanged_run_passes(study, capsys):
     assert _verify(root, reference) == 0
     out = capsys.readouterr().out
     assert out.count("identical  ") == 3
-    assert "3 identical, 0 within tolerance, 0 different, 0 missing, 0 extra. PASS." in out
+    assert "3 identical, 0 identical except provenance, 0 within tolerance, 0 different, 0 missing, 0 extra. PASS." in out
 
 
 def _change_one_number(table, delta):
@@ -109,7 +114,7 @@ def test_tolerance_passes_a_small_difference_and_says_so(study, capsys):
     capsys.readouterr()
     assert _verify(root, reference, "--tolerance", "1e-6") == 0
     out = capsys.readouterr().out
-    assert "within tolerance  data/derived/jz01/05_scp_wijk_results_region.parquet" in out
+    assert "within tolerance data/derived/jz01/05_scp_wijk_results_region.parquet" in _squeezed(out)
     assert "Tolerance 1e-06 was used for numeric table values" in out
     assert "1 artefact(s) passed only because of it" in out
     assert out.rstrip().endswith("PASS.")
@@ -139,8 +144,8 @@ def test_missing_and_extra_artefacts_are_reported(study, capsys):
     files.write_bytes_atomic(root / "figures" / "jz01" / "fig06_new.png", b"png")
     assert _verify(root, reference) == 1
     out = capsys.readouterr().out
-    assert "missing           figures/jz01/fig05_scatter.png" in out
-    assert "extra             figures/jz01/fig06_new.png" in out
+    assert "missing figures/jz01/fig05_scatter.png" in _squeezed(out)
+    assert "extra figures/jz01/fig06_new.png" in _squeezed(out)
     assert "1 missing, 1 extra" in out
 
 
@@ -148,7 +153,7 @@ def test_a_changed_figure_is_different(study, capsys):
     root, reference, _ = study
     (root / "figures" / "jz01" / "fig05_scatter.png").write_bytes(b"not the figure")
     assert _verify(root, reference) == 1
-    assert "different         figures/jz01/fig05_scatter.png" in capsys.readouterr().out
+    assert "different figures/jz01/fig05_scatter.png" in _squeezed(capsys.readouterr().out)
 
 
 def test_reference_is_made_only_from_a_complete_unchanged_run(study):
@@ -202,3 +207,53 @@ def test_same_numbers_written_differently_and_swapped_rows_are_told_apart(study,
     out = capsys.readouterr().out
     assert "column observed_weighted: values moved between rows" in out
     assert "column gemeente_code" not in out
+
+
+def _report_files(root, commit):
+    """A report page and key-numbers JSON that name the commit they were made at, as the report step's do."""
+    page = (f'<p>Uitkomst 11,7%</p><dl><dt>Git-commit</dt><dd class="code" data-provenance>{commit}</dd>'
+            f'<dt>Runmanifest</dt><dd class="code" data-provenance>{commit[::-1]}</dd></dl>')
+    html = files.write_bytes_atomic(root / "figures" / "jz01" / "rapport.html", page.encode("utf-8"))
+    key = files.write_json(root / "figures" / "jz01" / "06_key_numbers.json",
+                           {"observed_pct": 11.7, "colophon": {"git": {"commit": commit, "dirty": False},
+                                                               "manifest_sha256": commit[::-1], "python": "3"}})
+    return html, key
+
+
+def _run_with_report(root, commit):
+    html, key = _report_files(root, commit)
+    path = root / "data" / "runs" / RUN_ID / "manifest.json"
+    manifest = files.read_json(path)
+    manifest["steps"].append({"name": "report", "outputs": {str(p): files.sha256_file(p) for p in (html, key)}})
+    files.write_json(path, manifest)
+    return path
+
+
+def test_a_new_commit_alone_is_identical_except_provenance_but_a_changed_number_is_not(study, capsys):
+    root, reference, _ = study
+    verify.write_reference(_run_with_report(root, "a" * 40), reference, root=root)
+    entry = files.read_json(reference)["artefacts"]["figures/jz01/rapport.html"]
+    assert len(entry["sha256_without_provenance"]) == 64 and entry["sha256_without_provenance"] != entry["sha256"]
+    assert "sha256_without_provenance" not in files.read_json(reference)["artefacts"]["figures/jz01/fig05_scatter.png"]
+
+    _run_with_report(root, "b" * 40)       # the same study, made at another commit
+    assert _verify(root, reference) == 0
+    out = capsys.readouterr().out
+    assert out.count("identical except provenance  figures/jz01/") == 2
+    assert "differs only in the git commit and run-manifest hash it names" in out
+    assert "PASS." in out
+
+    html = root / "figures" / "jz01" / "rapport.html"
+    html.write_text(html.read_text(encoding="utf-8").replace("11,7%", "11,8%"), encoding="utf-8")
+    key = root / "figures" / "jz01" / "06_key_numbers.json"
+    key.write_text(key.read_text(encoding="utf-8").replace("11.7", "11.8"), encoding="utf-8")
+    assert _verify(root, reference) == 1
+    out = capsys.readouterr().out
+    assert "different figures/jz01/rapport.html" in _squeezed(out)
+    assert "different figures/jz01/06_key_numbers.json" in _squeezed(out)
+
+
+def test_provenance_is_blanked_only_where_marked():
+    page = '<dd data-provenance>abc</dd><dd class="code">abc</dd>'
+    assert verify._PROVENANCE_HTML.sub(r"\1\3", page) == '<dd data-provenance></dd><dd class="code">abc</dd>'
+    assert verify._drop_provenance({"a": 1, "git": 2, "b": [{"manifest_sha256": 3, "c": 4}]}) == {"a": 1, "b": [{"c": 4}]}

@@ -11,6 +11,10 @@ makes one from a run; :func:`verify` compares a run with it:
 * for a differing table it names the columns that differ and the largest difference: value by
   value when the reference files are at hand (``--reference-data``, a folder holding them under
   their repository-relative paths), otherwise in the column summaries of the reference manifest;
+* provenance is not a result: the report's colophon names the git commit and a run-manifest hash
+  that includes it, so it changes with every commit. Where a file differs only there (the
+  elements marked ``data-provenance`` in HTML, the keys ``git`` and ``manifest_sha256`` in JSON)
+  it is *identical except provenance*, which passes and says so;
 * ``--tolerance X`` accepts numeric table values with ``|run - reference| <= X * max(1, |reference|)``
   (sums: ``X * max(1, sum of |values|)``); the output says which artefacts passed only because of it.
 
@@ -25,8 +29,10 @@ hashed again on disk, so a file edited after the run counts as what it now is.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,7 +47,11 @@ REFERENCE_MANIFEST = paths.NOTEBOOKS / "reference" / "reference_manifest.json"
 FORMAT = 1
 TABLE_SUFFIXES = (".csv", ".parquet")
 KEY_COLUMNS = ("wijk_code", "gemeente_code", "jz_code", "region", "code", "id", "theme", "factor", "name")
-STATUSES = ("identical", "within tolerance", "different", "missing", "extra")
+PROVENANCE = "identical except provenance"
+STATUSES = ("identical", PROVENANCE, "within tolerance", "different", "missing", "extra")
+PASSING = ("identical", PROVENANCE, "within tolerance")
+PROVENANCE_KEYS = ("git", "manifest_sha256")     # JSON keys that name the commit a file was made at
+_PROVENANCE_HTML = re.compile(r"(<(\w+)\b[^>]*\bdata-provenance\b[^>]*>).*?(</\2>)", re.S)
 
 
 class VerifyError(RuntimeError):
@@ -104,6 +114,42 @@ def read_reference(path: str | os.PathLike) -> dict:
     # plain {path: sha256} entries are accepted as well
     ref["artefacts"] = {k: v if isinstance(v, dict) else {"sha256": v} for k, v in ref["artefacts"].items()}
     return ref
+
+
+# --------------------------------------------------------------------------- provenance
+
+def _drop_provenance(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_provenance(v) for k, v in obj.items() if k not in PROVENANCE_KEYS}
+    if isinstance(obj, list):
+        return [_drop_provenance(v) for v in obj]
+    return obj
+
+
+def without_provenance(path: str | os.PathLike) -> bytes | None:
+    """The file's bytes with its provenance blanked, or None when it holds no provenance: HTML
+    elements with a ``data-provenance`` attribute are emptied, JSON keys in
+    :data:`PROVENANCE_KEYS` are dropped."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".html":
+        text = path.read_text(encoding="utf-8")
+        masked = _PROVENANCE_HTML.sub(r"\1\3", text)
+        return masked.encode("utf-8") if masked != text else None
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+        masked = _drop_provenance(data)
+        return files.json_text(masked).encode("utf-8") if masked != data else None
+    return None
+
+
+def provenance_free_sha256(path: str | os.PathLike) -> str | None:
+    """sha256 of :func:`without_provenance`, or None when the file holds no provenance."""
+    masked = without_provenance(path)
+    return None if masked is None else files.sha256_bytes(masked)
 
 
 # --------------------------------------------------------------------------- tables
@@ -249,6 +295,9 @@ def _compare_artefact(rel: str, run_file: Path, digest: str, ref_entry: dict, re
                       tolerance: float) -> Result:
     if digest == ref_entry["sha256"]:
         return Result(rel, "identical")
+    masked = ref_entry.get("sha256_without_provenance")
+    if masked and provenance_free_sha256(run_file) == masked:
+        return Result(rel, PROVENANCE, details=["differs only in the git commit and run-manifest hash it names"])
     if run_file.suffix.lower() not in TABLE_SUFFIXES:
         return Result(rel, "different")
     ref_file = reference_data / rel if reference_data else None
@@ -312,7 +361,7 @@ def report(results: list[Result], tolerance: float = 0.0) -> str:
 
 
 def passed(results: list[Result]) -> bool:
-    return bool(results) and all(r.status in ("identical", "within tolerance") for r in results)
+    return bool(results) and all(r.status in PASSING for r in results)
 
 
 # --------------------------------------------------------------------------- reference
@@ -320,7 +369,8 @@ def passed(results: list[Result]) -> bool:
 def write_reference(manifest_path: str | os.PathLike, out: str | os.PathLike = REFERENCE_MANIFEST, *,
                     root: str | os.PathLike = paths.ROOT, tables_to: str | os.PathLike | None = None) -> Path:
     """Write the reference manifest of a finished run: repository-relative paths, sha256 and
-    column fingerprints of its tables, and where it was made (platform, Python, packages, commit).
+    column fingerprints of its tables, the sha256 without provenance of files that name their commit
+    (:func:`without_provenance`), and where it was made (platform, Python, packages, commit).
     With ``tables_to``, the run's tables are also copied there under their relative paths (the
     folder to give ``--reference-data`` for value-by-value comparison)."""
     manifest = files.read_json(manifest_path)
@@ -333,6 +383,9 @@ def write_reference(manifest_path: str | os.PathLike, out: str | os.PathLike = R
         if not f.is_file() or files.sha256_file(f) != entry["sha256"]:
             raise VerifyError(f"{f} is missing or changed since run {manifest.get('run_id')}; "
                               f"run the pipeline again and make the reference from that run.")
+        masked = provenance_free_sha256(f)
+        if masked is not None:
+            entry["sha256_without_provenance"] = masked
         if f.suffix.lower() in TABLE_SUFFIXES:
             entry.update(table_fingerprint(f))
             if tables_to is not None:

@@ -263,7 +263,8 @@ def _decode(csv_path: Path, meta: FactorMeta) -> str:
         raise _save_as_utf8(csv_path, exc, Path(meta.path)) from None
 
 
-def read_factor_file(csv_path: str | Path, *, allow_empty: bool = False) -> tuple[pd.DataFrame, FactorMeta]:
+def read_factor_file(csv_path: str | Path, *, allow_empty: bool = False,
+                     name: str | None = None) -> tuple[pd.DataFrame, FactorMeta]:
     """Read and validate a local-factor CSV and its YAML sidecar.
 
     Returns a DataFrame with ``wijk_code`` and one float column per factor (sidecar order),
@@ -272,13 +273,14 @@ def read_factor_file(csv_path: str | Path, *, allow_empty: bool = False) -> tupl
     encoding its sidecar declares), columns without sidecar entry or sidecar entries without
     column, bad or duplicated wijk codes, non-numeric values, percentages outside 0-100, factor
     columns without any value and unreplaced template placeholders (``VUL IN``).
-    ``allow_empty`` accepts a header without rows (the template).
+    ``allow_empty`` accepts a header without rows (the template). ``name`` is how the file is
+    named in tables and metrics (default: :func:`display_path`).
     """
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise FactorFileError(f"{csv_path}: factor file not found. Give the path of a CSV with a 'wijk_code' "
                               f"column and a YAML sidecar with the same stem.")
-    meta = parse_sidecar(sidecar_path(csv_path), csv_name=display_path(csv_path))
+    meta = parse_sidecar(sidecar_path(csv_path), csv_name=name or display_path(csv_path))
     text = _decode(csv_path, meta)
     skip = _count_comment_lines(text)
     try:

@@ -182,7 +182,8 @@ def collect_factors(input_dir: str | Path, *, raw_dir: str | Path | None = None,
     if use_public:
         public = catalog.path("local_factors_public", input_dir, synthetic)
         if public.exists():
-            parts.append(read_factor_file(public))
+            # named by its catalog file name: an artefact of the data step, wherever the derived folder is
+            parts.append(read_factor_file(public, name=public.name))
             notes.append(f"Public factors: {public.name} ({len(parts[-1][1].factors)} factors).")
         else:
             notes.append(f"Public factor file {public} not found: run the data step first. Continuing without it.")
