@@ -82,9 +82,13 @@ def test_the_run_writes_pages_and_indexes_next_to_the_region(study):
     assert first["edition"]["index"] == "figures/leerversie/index.html"
     assert first["edition"]["regions"] == {"testland": "figures/testland/leerversie/index.html",
                                            "elders": "figures/elders/leerversie/index.html"}
-    assert sorted(first["edition"]["rendered"]) == sorted([
-        "figures/leerversie/01_one.html", "figures/leerversie/03_three.html",
-        "figures/testland/leerversie/02_two.html", "figures/elders/leerversie/02_two.html"])
+    # each region's worker rendered its own page (with the links of the atlas step's page, which did
+    # not exist yet); the final build rendered the shared pages and found the regions' pages current
+    assert sorted(first["edition"]["rendered"]) == ["figures/leerversie/01_one.html",
+                                                    "figures/leerversie/03_three.html"]
+    for slug in ("testland", "elders"):
+        page = ctx.figures / slug / "leerversie" / "02_two.html"
+        assert page.is_file()
     assert first["edition"]["missing"] == []
     assert (ctx.figures / "leerversie" / edition.GLOSSARY_PAGE).is_file()
     shared = (ctx.figures / "leerversie" / "index.html").read_text(encoding="utf-8")

@@ -360,3 +360,72 @@ def test_report_step_takes_every_registered_figure_of_the_steps_before_it_as_inp
     expected = [f for fig in figures.load_registry().values() if fig.step in before
                 for f in figures.figure_files(fig, tmp_path / "f" / folders[fig.step], True)]
     assert expected and set(expected) <= set(plan.inputs)
+
+
+def test_a_step_waits_only_for_the_steps_whose_outputs_it_reads():
+    from jeugdhulp_wijken.pipeline.runner import step_dependencies
+
+    spec = pipeline.load_spec()
+    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ24"])
+    names = [p.step.name for p in plan.before]
+    waits = {names[i]: {names[j] for j in d} for i, d in enumerate(step_dependencies(plan.before))}
+    assert waits == {"data_preparation": set(), "scp_model": {"data_preparation"},
+                     "local_factors_nl": {"data_preparation", "scp_model"}, "qualitative_coding": set()}
+    regional = plan.regions["jz24"]
+    names = [p.step.name for p in regional]
+    waits = {names[i]: {names[j] for j in d} for i, d in enumerate(step_dependencies(regional))}
+    assert waits == {"region": set(), "local_factors_region": set(), "report": {"region", "local_factors_region"}}
+
+
+@pytest.fixture
+def side_by_side(tmp_path, monkeypatch):
+    """Two national steps that read nothing of each other, and a regional step that reads both."""
+    monkeypatch.setitem(schema.SCHEMA, "fail", schema.Param("bool"))
+    (tmp_path / "nb").mkdir()
+    body = ("import os, time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep(2)\n"
+            "assert not fail, 'deliberately broken'\n"
+            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}} {{os.environ[\"OMP_NUM_THREADS\"]}}')\n")
+    for name in ("a", "b"):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(name=name), 'output_dir = "out"\nfail = False\n')
+    make_notebook(tmp_path / "nb" / "c.ipynb",
+                  "from pathlib import Path\n"
+                  "Path(output_dir, 'c.txt').write_text(str(sorted(p.name for p in Path(national_dir).glob('*.txt'))))\n",
+                  'national_dir = "in"\noutput_dir = "out"\n')
+    spec = {
+        "defaults": {"region": "Testland"},
+        "stages": {"national": {"derived": "{derived}/national"},
+                   "regional": {"derived": "{derived}/{region}", "per_region": True}},
+        "steps": [
+            {"name": "a", "notebook": "nb/a.ipynb", "stage": "national", "inputs": [], "outputs": ["a.txt"]},
+            {"name": "b", "notebook": "nb/b.ipynb", "stage": "national", "inputs": [], "outputs": ["b.txt"]},
+            {"name": "c", "notebook": "nb/c.ipynb", "stage": "regional",
+             "inputs": ["national:a.txt", "national:b.txt"], "outputs": ["c.txt"]}]}
+    spec_path = tmp_path / "pipeline.yml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    ctx = pipeline.Context(synthetic=False, raw=tmp_path / "raw", derived=tmp_path / "derived",
+                           figures=tmp_path / "figures", runs=tmp_path / "runs", root=tmp_path)
+    return pipeline.load_spec(spec_path), ctx
+
+
+def test_independent_steps_run_side_by_side_with_one_blas_thread_each(side_by_side):
+    spec, ctx = side_by_side
+    manifest = run_tiny(spec, ctx, jobs=2)
+    assert statuses(manifest) == [("a", None, "ran"), ("b", None, "ran"), ("c", "testland", "ran")]
+    (a0, a1, a_threads), (b0, b1, b_threads) = [
+        (ctx.derived / "national" / f"{n}.txt").read_text().split() for n in ("a", "b")]
+    assert float(a0) < float(b1) and float(b0) < float(a1), "a and b must overlap in time"
+    assert a_threads == b_threads == "1"
+    assert (ctx.derived / "testland" / "c.txt").read_text() == "['a.txt', 'b.txt']"
+
+
+def test_a_failing_step_beside_another_lets_that_one_finish_and_then_stops_the_run(side_by_side):
+    spec, ctx = side_by_side
+    spec.steps[0].parameters["fail"] = True      # a fails; b finishes beside it; c, which reads both, never starts
+    with pytest.raises(pipeline.StepFailed, match="deliberately broken"):
+        run_tiny(spec, ctx, jobs=2)
+    assert not (ctx.derived / "national" / "a.txt").exists()
+    assert (ctx.derived / "national" / "b.txt").is_file()
+    assert not (ctx.derived / "testland" / "c.txt").exists()
+    failed = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
+    assert failed["status"] == "failed"
+    assert [(s["name"], s["status"]) for s in failed["steps"]] == [("a", "failed"), ("b", "ran")]

@@ -121,7 +121,7 @@ def producing_steps(artefact_id: str) -> list[tuple[str, str]]:
     import yaml
 
     try:
-        doc = yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8")) or {}
+        doc = files.load_yaml(paths.PIPELINE_SPEC.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return []
     return [(str(s.get("name")), str(s.get("notebook"))) for s in doc.get("steps") or []
@@ -163,8 +163,7 @@ def read(artefact_id: str, directory: str | os.PathLike, synthetic: bool = False
     if suffix == ".json":
         return files.read_json(p)
     if suffix in (".yml", ".yaml"):
-        import yaml
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
+        return files.load_yaml(p.read_text(encoding="utf-8"))
     return p.read_text(encoding="utf-8")
 
 

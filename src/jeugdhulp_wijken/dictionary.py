@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from . import files
 
 DICTIONARY_FILE = Path(__file__).resolve().parent / "data" / "data_dictionary.yml"
 
@@ -39,7 +40,7 @@ COLUMNS = ["name", "label_nl", "label_en", "group", "definition", "source"]
 
 @lru_cache(maxsize=1)
 def _raw() -> dict:
-    return yaml.safe_load(DICTIONARY_FILE.read_text(encoding="utf-8"))
+    return files.load_yaml(DICTIONARY_FILE.read_text(encoding="utf-8"))
 
 
 def load_dictionary(include_outcomes: bool = False) -> pd.DataFrame:

@@ -22,7 +22,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import yaml  # noqa: E402
 
 from . import files, paths  # noqa: E402
 
@@ -68,7 +67,7 @@ def check_lang(lang: str) -> str:
 def load_registry(path: str | Path = paths.FIGURE_REGISTRY) -> dict[str, FigureSpec]:
     """Read the figure registry and check that every entry is complete."""
     path = Path(path)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = files.load_yaml(path.read_text(encoding="utf-8")) or {}
     entries = doc.get("figures") or {}
     registry: dict[str, FigureSpec] = {}
     for fig_id, e in entries.items():
@@ -80,8 +79,8 @@ def load_registry(path: str | Path = paths.FIGURE_REGISTRY) -> dict[str, FigureS
             raise ValueError(f"{path}: figure '{fig_id}' needs a caption in both {list(LANGS)}.")
         registry[fig_id] = FigureSpec(fig_id, e["step"], e["file"],
                                       tuple(e.get("formats", ["png", "svg"])), dict(cap))
-    files = [s.file for s in registry.values()]
-    dupes = sorted({f for f in files if files.count(f) > 1})
+    names = [s.file for s in registry.values()]
+    dupes = sorted({f for f in names if names.count(f) > 1})
     if dupes:
         raise ValueError(f"{path}: file stems used by more than one figure: {dupes}")
     return registry
@@ -196,10 +195,8 @@ README_TABLE_END = "<!-- figure-table:end -->"
 
 def registry_table(registry: dict[str, FigureSpec] | None = None) -> str:
     """The README's 'where each figure comes from' table, generated from the registry."""
-    import yaml as _yaml
-
     registry = registry if registry is not None else load_registry()
-    spec = _yaml.safe_load(paths.PIPELINE_SPEC.read_text(encoding="utf-8"))
+    spec = files.load_yaml(paths.PIPELINE_SPEC.read_text(encoding="utf-8"))
     steps = {s["name"]: s for s in spec["steps"]}
     stages = spec.get("stages") or {}
     rows = ["| figure id | made by | file(s) | caption (en) |", "|---|---|---|---|"]
@@ -211,8 +208,8 @@ def registry_table(registry: dict[str, FigureSpec] | None = None) -> str:
         folder = (stages[step["stage"]]["figures"] if "stage" in step
                   else step.get("figures_dir", step["output_dir"]))
         folder = folder.replace("{figures}", "figures")
-        files = ", ".join(f"`{folder}/{fig.file}.{ext}`" for ext in fig.formats)
-        rows.append(f"| `{fig.id}` | `{step['notebook']}` | {files} | {fig.caption['en']} |")
+        listed = ", ".join(f"`{folder}/{fig.file}.{ext}`" for ext in fig.formats)
+        rows.append(f"| `{fig.id}` | `{step['notebook']}` | {listed} | {fig.caption['en']} |")
     return "\n".join(rows)
 
 

@@ -40,10 +40,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
-
 from . import paths
-from .files import sha256_file
+from .files import load_yaml, sha256_file
 
 CHUNK = 1 << 20
 READ_ONLY = 0o444
@@ -112,7 +110,7 @@ def load_manifest(path: str | Path = paths.SOURCES_MANIFEST) -> list[Source]:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"Manifest {path} not found.")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = load_yaml(path.read_text(encoding="utf-8")) or {}
     entries = doc.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ManifestError(f"{path}: top-level key 'sources' must be a non-empty list.")
@@ -140,14 +138,14 @@ def load_manifest(path: str | Path = paths.SOURCES_MANIFEST) -> list[Source]:
 
 
 def load_live_tables(path: str | Path = paths.SOURCES_MANIFEST) -> list[LiveTable]:
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    doc = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     return [LiveTable(id=e["id"], cbsodata_table=e["cbsodata_table"], path=e["path"], pin=e["pin"],
                       required=bool(e.get("required", False))) for e in doc.get("live_tables") or []]
 
 
 @lru_cache(maxsize=4)
 def _rel_paths(manifest: str) -> dict[str, str]:
-    doc = yaml.safe_load(Path(manifest).read_text(encoding="utf-8")) or {}
+    doc = load_yaml(Path(manifest).read_text(encoding="utf-8")) or {}
     return {e["id"]: e["path"] for e in (doc.get("sources") or []) + (doc.get("live_tables") or [])}
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import files, paths
 
 EXERCISES_FILE = paths.PACKAGE / "data" / "exercises.yml"
 
@@ -64,9 +64,8 @@ class Exercise:
 
 
 def load_exercises(path: str | Path = EXERCISES_FILE) -> list[Exercise]:
-    import yaml
 
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    doc = files.load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     out = []
     for raw in doc.get("exercises") or []:
         missing = [k for k in ("id", "notebook", "question", "data", "expect") if k not in raw]

@@ -333,6 +333,10 @@ def run_analysis(results: pd.DataFrame, factors: FactorSet, *, scope: str = "nl"
         label = region_label or str(region)
     frame = analysis_frame(results, factors, codes)
     groups, empty = coverage_groups(frame, factors.specs, scope=scope, scope_label=label)
+    if geometry is not None and scope == "region":
+        # contiguity is a property of each pair of polygons: the region's own polygons give the same
+        # neighbours as all of the Netherlands' do, at a fraction of the cost
+        geometry = geometry[geometry["wijk_code"].isin(codes)]
     kw = dict(geometry=geometry, alpha=alpha, min_clusters=min_clusters, min_coverage=min_coverage,
               permutations=permutations, seed=seed, contiguity=contiguity, fuzzy_buffer=fuzzy_buffer,
               n_refit=n_refit)

@@ -7,8 +7,17 @@
 * :mod:`.cache`    the content-hash cache;
 * :mod:`.execute`  one step: papermill into a staging folder, outputs moved into place on success;
 * :mod:`.runner`   the run: the shared stage, the regions in parallel, the atlas, the run manifest;
+* :mod:`.edition`  the teaching edition (executed notebooks as HTML; :mod:`.edition_html` renders);
 * :mod:`.cli`      ``jhw-reproduce``.
 """
+import sys
+
+# nbformat imports jsonschema, which at import compiles 38 lark grammars (about 2 s per process) to
+# offer an "iri" format check when rfc3987-syntax is installed (jupyter-events pulls it in). Notebook
+# validation never checks formats, so the runner's processes go without that one check.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)
+
 from .cache import KERNEL, cache_key, is_cached, package_source_hash, sha256_tree
 from .cli import build_parser, main
 from .execute import execute_step, executed_notebook

@@ -11,7 +11,8 @@ import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -121,6 +122,80 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
     return entry
 
 
+# --------------------------------------------------------------------------- steps side by side
+
+@contextmanager
+def one_thread_kernels():
+    """The kernels started inside use one BLAS/OpenMP thread, as a parallel worker's do: steps that run
+    side by side do not oversubscribe the cores (BLAS threads that wait for a busy core slow a model
+    fit many times over), and a step's numbers do not depend on what ran beside it."""
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update({var: "1" for var in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def step_dependencies(plans: list[StepPlan]) -> list[set[int]]:
+    """For each step of a region, the earlier steps it waits for: those whose outputs it reads,
+    or every earlier step when it reads their figures (``figure_inputs``)."""
+    outputs = [{Path(o).resolve() for o in p.outputs} for p in plans]
+    deps = []
+    for i, p in enumerate(plans):
+        if p.step.figure_inputs:
+            deps.append(set(range(i)))
+            continue
+        reads = {Path(x).resolve() for x in p.inputs}
+        deps.append({j for j in range(i) if outputs[j] & reads})
+    return deps
+
+
+def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
+              sink: list[dict], *, width: int, force: bool, progress: bool, log_output: bool,
+              verbose: bool = True) -> None:
+    """Run steps in plan order (the national stage, or one region's steps). With ``width`` > 1, a step
+    starts as soon as the steps it reads from are done, at most ``width`` at once, each in its own
+    kernel: the qualitative coding beside the national chain, a region's maps beside its local-factor
+    analysis. Manifest entries keep the plan's order; the first failure stops new steps and is raised
+    once the running ones have ended."""
+    if width <= 1 or len(plans) < 2:
+        for p in plans:
+            run_step(p, ctx, run_dir, run_id, source_hash, sink, force=force, progress=progress,
+                     log_output=log_output, verbose=verbose)
+        return
+    deps = step_dependencies(plans)
+    entries: list[list[dict]] = [[] for _ in plans]
+    done: set[int] = set()
+    running: dict[Any, int] = {}
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        while True:
+            for i, p in enumerate(plans):
+                if (error is None and len(running) < width and i not in done and i not in running.values()
+                        and deps[i] <= done):
+                    running[pool.submit(run_step, p, ctx, run_dir, run_id, source_hash, entries[i], force=force,
+                                        progress=False, log_output=log_output, verbose=verbose)] = i
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = running.pop(fut)
+                try:
+                    fut.result()
+                    done.add(i)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
+                    error = error or exc
+    for e in entries:
+        sink.extend(e)
+    if error is not None:
+        raise error
+
+
 # --------------------------------------------------------------------------- parallel regions
 
 def _worker_init() -> None:
@@ -130,15 +205,23 @@ def _worker_init() -> None:
 
 
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                force: bool) -> tuple[list[dict], str | None]:
-    """Worker: run the steps of one region; returns (manifest entries, error message or None)."""
+                force: bool, edition: dict[str, Any] | None = None) -> tuple[list[dict], str | None]:
+    """Worker: run the steps of one region, then render its teaching-edition pages (``edition``: the
+    arguments of :func:`.edition.build_region`, or None); returns (manifest entries, error message or None).
+    An edition page that cannot be made here is left to the run's final edition build, which reports it."""
     entries: list[dict] = []
-    for plan in plans:
+    try:
+        run_steps(plans, ctx, run_dir, run_id, source_hash, entries, width=1, force=force, progress=False,
+                         log_output=False, verbose=False)
+    except PipelineError as exc:
+        return entries, str(exc)
+    if edition is not None:
+        from .edition import build_region
+
         try:
-            run_step(plan, ctx, run_dir, run_id, source_hash, entries, force=force, progress=False,
-                     log_output=False, verbose=False)
-        except PipelineError as exc:
-            return entries, str(exc)
+            build_region(ctx=ctx, **edition)
+        except PipelineError:
+            pass
     return entries, None
 
 
@@ -189,14 +272,17 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
     t_run = time.perf_counter()
     try:
         opts = dict(force=force, progress=progress, log_output=log_output)
-        for p in plan.before:
-            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
-        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, **opts)
-        for p in plan.after:
-            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        lang = (overrides or {}).get("lang", spec.defaults.get("lang", "nl"))
+        planned = {p.step.name for p in plan.after}
+        with one_thread_kernels():
+            run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"],
+                      width=jobs or os.cpu_count() or 1, **opts)
+            _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs,
+                         edition=dict(spec=spec, lang=lang, planned=planned) if edition else None, **opts)
+            for p in plan.after:
+                run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
-            manifest["edition"] = build_edition(spec, ctx, plan.region_values,
-                                                lang=(overrides or {}).get("lang", spec.defaults.get("lang", "nl")))
+            manifest["edition"] = build_edition(spec, ctx, plan.region_values, lang=lang)
             indexes = list(manifest["edition"]["regions"].values())
             print("Leerversie (the executed notebooks as HTML): "
                   + (indexes[0] if len(indexes) == 1 else manifest["edition"]["index"]), flush=True)
@@ -220,17 +306,18 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
 
 
 def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int | None) -> None:
+                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int | None,
+                 edition: dict[str, Any] | None = None) -> None:
     items = list(plan.regions.items())
     if not items or not items[0][1]:
         return
     n = len(items)
+    cores = jobs or os.cpu_count() or 1
     if n == 1:
-        for p in items[0][1]:
-            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], force=force, progress=progress,
-                     log_output=log_output)
+        run_steps(items[0][1], ctx, run_dir, run_id, source_hash, manifest["steps"], width=cores,
+                  force=force, progress=progress, log_output=log_output)
         return
-    jobs = max(1, min(jobs or os.cpu_count() or 1, n))
+    jobs = max(1, min(cores, n))
     print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
     import multiprocessing
 
@@ -239,7 +326,9 @@ def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_init) as pool:
         started = time.perf_counter()
-        futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force): slug
+        futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force,
+                               None if edition is None else {**edition, "slug": slug,
+                                                             "value": plan.region_values[slug]}): slug
                    for slug, plans in items}
         try:
             for fut in as_completed(futures):

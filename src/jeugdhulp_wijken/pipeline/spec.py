@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from .. import catalog, paths
+from .. import catalog, files, paths
 
 
 class PipelineError(RuntimeError):
@@ -101,7 +100,7 @@ def load_spec(path: str | Path = paths.PIPELINE_SPEC) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"Pipeline spec not found: {path}")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = files.load_yaml(path.read_text(encoding="utf-8")) or {}
     stages = {"default": DEFAULT_STAGE}
     for name, raw in (doc.get("stages") or {}).items():
         if not isinstance(raw, dict) or "derived" not in raw:

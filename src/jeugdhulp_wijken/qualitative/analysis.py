@@ -18,9 +18,9 @@ from typing import Any, Iterable
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.patches import FancyBboxPatch
 
+from .. import files
 from .codebook import Codebook
 from .coding import human_coding, segment_turns
 from .errors import QualitativeDataError
@@ -256,7 +256,7 @@ def theme_factor_links(codebook: Codebook, coded: pd.DataFrame | None = None, *,
                                    f"a theme-factor link table needs one.")
     data_factors: dict[str, dict[str, Any]] = {}
     if local_factors_yml:
-        doc = yaml.safe_load(Path(local_factors_yml).read_text(encoding="utf-8")) or {}
+        doc = files.load_yaml(Path(local_factors_yml).read_text(encoding="utf-8")) or {}
         data_factors = doc.get("factors") or {}
     counts = None
     if coded is not None:
