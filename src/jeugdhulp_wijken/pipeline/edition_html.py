@@ -111,12 +111,36 @@ def external_resources(text: str) -> list[str]:
 _EXPORTER: list = []      # one exporter per process: its templates load once, whatever the number of pages
 
 
+class _Memo:
+    """A template filter that is a pure function of its arguments, computed once per distinct input.
+    Every region's pages share the code cells and most of the text of the same notebooks, and
+    highlighting and sanitising them is most of the cost of a page."""
+
+    LIMIT = 20_000
+
+    def __init__(self, fn):
+        self.fn, self.done = fn, {}
+
+    def __call__(self, value, *args, **kwargs):
+        key = (value, args, json.dumps(kwargs, sort_keys=True, default=str))
+        if key not in self.done:
+            if len(self.done) >= self.LIMIT:
+                self.done.clear()
+            self.done[key] = self.fn(value, *args, **kwargs)
+        return self.done[key]
+
+
 def _html_exporter():
     if not _EXPORTER:
         from nbconvert import HTMLExporter
+        from nbconvert.filters import Highlight2HTML, clean_html
 
-        _EXPORTER.append(HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
-                                      template_file="page.html.j2", embed_images=True, language_code="nl"))
+        exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
+                                template_file="page.html.j2", embed_images=True, language_code="nl")
+        # every notebook of the study runs the Python kernel, whose lexer is ipython3
+        exporter.filters = {"highlight_code": _Memo(Highlight2HTML(pygments_lexer="ipython3", parent=exporter)),
+                            "clean_html": _Memo(clean_html)}
+        _EXPORTER.append(exporter)
     return _EXPORTER[0]
 
 
