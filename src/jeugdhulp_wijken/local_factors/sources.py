@@ -191,11 +191,12 @@ def collect_factors(input_dir: str | Path, *, raw_dir: str | Path | None = None,
         kwb = find_kwb_table(raw_dir)
         if kwb is not None:
             parts.append(kwb_to_factors(read_kwb_table(kwb), name=kwb.name))
-            notes.append(f"CBS 83765NED found at {kwb}: facility and crime columns added "
+            notes.append(f"CBS 83765NED found ({kwb.name}): facility and crime columns added "
                          f"({', '.join(parts[-1][1].names)}).")
         else:
-            notes.append("CBS 83765NED (Kerncijfers wijken en buurten 2017) data rows are not in the raw-data folder "
-                         f"({raw_dir}); they are fetched only online and are not in the offline mirror. Facility "
+            # no folder in the note: an artefact must not depend on where the checkout lives
+            notes.append("CBS 83765NED (Kerncijfers wijken en buurten 2017) data rows are not in the raw-data folder; "
+                         "they are fetched only online and are not in the offline mirror. Facility "
                          "distances and registered crime (home thefts, vandalism, violence) are therefore NOT "
                          "analysed in this run.")
     for f in factor_files:
