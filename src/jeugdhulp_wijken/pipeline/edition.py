@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,21 +33,12 @@ from .. import files
 from . import cache
 from .execute import executed_notebook
 from .plan import Context, StepPlan, stage_dirs, step_dirs
-from .edition_html import (GLOSSARY_SOURCE, LABELS, RECORD, TEMPLATES, EditionError, _glossary, _href,  # noqa: F401
-                           _load_record, _nav, _Renderer, _write_index, external_resources, notebook_title)
+from .edition_html import (GLOSSARY_SOURCE, LABELS, RECORD, TEMPLATES, EditionError, Page, _glossary,  # noqa: F401
+                           _href, _load_record, _nav, _Renderer, _write_index, external_resources, notebook_title)
 from .spec import PipelineError, Spec, Step, load_spec
 
 EDITION_DIR = "leerversie"
 GLOSSARY_PAGE = "begrippenlijst.html"
-
-@dataclass(frozen=True)
-class Page:
-    step: Step
-    region: str | None            # region slug of a per-region step, else None
-    target: Path                  # the HTML page
-    source: Path | None           # the executed notebook that made the step's current outputs
-    run_id: str | None
-
 
 # --------------------------------------------------------------------------- where things are
 

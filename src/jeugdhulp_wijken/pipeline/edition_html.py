@@ -9,15 +9,23 @@ import html
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import files, paths
 from .plan import Context
-from .spec import PipelineError
+from .spec import PipelineError, Step
 
-if TYPE_CHECKING:
-    from .edition import Page
+@dataclass(frozen=True)
+class Page:
+    """A page of the edition: the executed notebook of one step (of one region), rendered as HTML."""
+
+    step: Step
+    region: str | None            # region slug of a per-region step, else None
+    target: Path                  # the HTML page
+    source: Path | None           # the executed notebook that made the step's current outputs
+    run_id: str | None
+
 
 TEMPLATES = paths.PACKAGE / "templates" / "edition"
 RECORD = ".jhw_edition.json"

@@ -25,7 +25,7 @@ from .execute import execute_step, executed_notebook
 from .plan import Context, RunPlan, StepPlan, plan_run
 from .spec import PipelineError, Spec, StepFailed
 
-#: Thread limits of a parallel worker and of its kernels (BLAS/OpenMP): one thread per worker.
+#: Thread limits (BLAS/OpenMP) of every kernel a run starts and of its region workers: one thread each.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -198,12 +198,6 @@ def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, s
 
 # --------------------------------------------------------------------------- parallel regions
 
-def _worker_init() -> None:
-    """A worker and every kernel it starts (they inherit its environment) use one BLAS/OpenMP thread."""
-    for var in THREAD_VARIABLES:
-        os.environ[var] = "1"
-
-
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
                 force: bool, edition: dict[str, Any] | None = None) -> tuple[list[dict], str | None]:
     """Worker: run the steps of one region, then render its teaching-edition pages (``edition``: the
@@ -323,8 +317,8 @@ def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source
 
     failures: list[str] = []
     done = 0
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init) as pool:
+    # spawned inside run()'s one_thread_kernels(): the workers and their kernels inherit one BLAS thread
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         started = time.perf_counter()
         futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force,
                                None if edition is None else {**edition, "slug": slug,
