@@ -429,3 +429,14 @@ def test_a_failing_step_beside_another_lets_that_one_finish_and_then_stops_the_r
     failed = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
     assert failed["status"] == "failed"
     assert [(s["name"], s["status"]) for s in failed["steps"]] == [("a", "failed"), ("b", "ran")]
+
+
+def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
+    from jeugdhulp_wijken.pipeline.execute import kernel_sockets
+
+    with kernel_sockets() as config:
+        km = config["KernelManager"]
+        folder = Path(km["ip"]).parent
+        assert km["transport"] == "ipc" and folder.is_dir()
+        assert len(km["ip"]) + len("-99999") < 100, "a Unix socket path must stay short"
+    assert not folder.exists()

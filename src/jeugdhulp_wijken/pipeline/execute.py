@@ -8,12 +8,28 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from .. import paths
 from .cache import KERNEL
 from .plan import StepPlan
 from .spec import StepFailed
+
+@contextlib.contextmanager
+def kernel_sockets():
+    """Kernel configuration: the kernel talks over Unix sockets in a private temporary folder. With TCP,
+    two processes that start kernels at the same moment (region workers, test workers) can be handed
+    the same free port, and the second kernel dies before it answers. The folder is short, because a
+    socket path may not be longer than about 100 characters."""
+    from traitlets.config import Config
+
+    folder = tempfile.mkdtemp(prefix="jhw-")
+    try:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "k")}})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def executed_notebook(run_dir: Path, plan: StepPlan) -> Path:
     """Where the executed copy of a step's notebook is saved: per region (or national), same file name."""
@@ -52,9 +68,10 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
     executed = executed_notebook(run_dir, plan)
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
-                            cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
-                            request_save_on_cell_execute=False)
+        with kernel_sockets() as config:
+            pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
+                                cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
+                                request_save_on_cell_execute=False, config=config)
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
         raise StepFailed(_format_failure(plan, rel(executed), exc)) from exc
 
