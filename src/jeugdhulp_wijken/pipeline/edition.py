@@ -27,7 +27,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import files
 from . import cache
@@ -113,7 +113,7 @@ def build(spec: Spec, ctx: Context, regions: dict[str, Any] | list[str] | None =
     Returns what was written (repository-relative paths): ``{"index": ..., "regions": {slug: index},
     "rendered": [...], "missing": [step labels without an executed notebook]}``.
     """
-    return _guarded(_build, spec, ctx, regions, lang=lang, verbose=verbose)
+    return _guarded(lang, lambda: _build(spec, ctx, regions, lang=lang, verbose=verbose))
 
 
 def build_region(spec: Spec, ctx: Context, slug: str, value: Any, *, lang: str = "nl",
@@ -122,20 +122,21 @@ def build_region(spec: Spec, ctx: Context, slug: str, value: Any, *, lang: str =
     this for its region; the shared pages and index are left to :func:`build`). ``planned``: names of the
     steps this run will still execute (the atlas); their pages and artefacts are linked as if they existed,
     so that the final :func:`build` finds the region's pages current."""
-    def region_pages(lang: str) -> list[str]:
+    def region_pages() -> list[str]:
         builder = _Builder(spec, ctx, lang, frozenset(planned))
         builder.region(slug, value)
         return builder.rendered
 
-    return _guarded(region_pages, lang=lang)
+    return _guarded(lang, region_pages)
 
 
-def _guarded(fn, *args, **kwargs):
-    lang = kwargs.get("lang", "nl")
+def _guarded(lang: str, make: Callable[[], Any]) -> Any:
+    """``make()`` with the language checked first and any failure as an :class:`EditionError` that says
+    what to do."""
     if lang not in LABELS:
         raise EditionError(f"lang={lang!r}: the edition exists in {', '.join(LABELS)}.")
     try:
-        return fn(*args, **kwargs)
+        return make()
     except EditionError:
         raise
     except Exception as exc:  # nbconvert, a damaged executed notebook, a full disk

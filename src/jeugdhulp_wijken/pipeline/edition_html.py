@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import json
 import os
@@ -116,9 +117,6 @@ def external_resources(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- rendering
 
-_EXPORTER: list = []      # one exporter per process: its templates load once, whatever the number of pages
-
-
 class _Memo:
     """A template filter that is a pure function of its arguments, computed once per distinct input.
     Every region's pages share the code cells and most of the text of the same notebooks, and
@@ -138,18 +136,18 @@ class _Memo:
         return self.done[key]
 
 
+@functools.lru_cache(maxsize=1)
 def _html_exporter():
-    if not _EXPORTER:
-        from nbconvert import HTMLExporter
-        from nbconvert.filters import Highlight2HTML, clean_html
+    """One exporter per process: its templates load once, whatever the number of pages."""
+    from nbconvert import HTMLExporter
+    from nbconvert.filters import Highlight2HTML, clean_html
 
-        exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
-                                template_file="page.html.j2", embed_images=True, language_code="nl")
-        # every notebook of the study runs the Python kernel, whose lexer is ipython3
-        exporter.filters = {"highlight_code": _Memo(Highlight2HTML(pygments_lexer="ipython3", parent=exporter)),
-                            "clean_html": _Memo(clean_html)}
-        _EXPORTER.append(exporter)
-    return _EXPORTER[0]
+    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
+                            template_file="page.html.j2", embed_images=True, language_code="nl")
+    # every notebook of the study runs the Python kernel, whose lexer is ipython3
+    exporter.filters = {"highlight_code": _Memo(Highlight2HTML(pygments_lexer="ipython3", parent=exporter)),
+                        "clean_html": _Memo(clean_html)}
+    return exporter
 
 
 class _Renderer:

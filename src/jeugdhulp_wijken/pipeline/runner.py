@@ -142,8 +142,8 @@ def one_thread_kernels():
 
 
 def step_dependencies(plans: list[StepPlan]) -> list[set[int]]:
-    """For each step of a region, the earlier steps it waits for: those whose outputs it reads,
-    or every earlier step when it reads their figures (``figure_inputs``)."""
+    """For each step, the earlier steps of ``plans`` it waits for: those whose outputs it reads, or
+    every earlier step when it reads their figures (``figure_inputs``)."""
     outputs = [{Path(o).resolve() for o in p.outputs} for p in plans]
     deps = []
     for i, p in enumerate(plans):
@@ -206,7 +206,7 @@ def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str,
     entries: list[dict] = []
     try:
         run_steps(plans, ctx, run_dir, run_id, source_hash, entries, width=1, force=force, progress=False,
-                         log_output=False, verbose=False)
+                  log_output=False, verbose=False)
     except PipelineError as exc:
         return entries, str(exc)
     if edition is not None:
@@ -268,9 +268,10 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         opts = dict(force=force, progress=progress, log_output=log_output)
         lang = (overrides or {}).get("lang", spec.defaults.get("lang", "nl"))
         planned = {p.step.name for p in plan.after}
+        jobs = jobs or os.cpu_count() or 1
         with one_thread_kernels():
             run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"],
-                      width=jobs or os.cpu_count() or 1, **opts)
+                      width=jobs, **opts)
             _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs,
                          edition=dict(spec=spec, lang=lang, planned=planned) if edition else None, **opts)
             for p in plan.after:
@@ -300,18 +301,17 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
 
 
 def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int | None,
+                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int,
                  edition: dict[str, Any] | None = None) -> None:
     items = list(plan.regions.items())
     if not items or not items[0][1]:
         return
     n = len(items)
-    cores = jobs or os.cpu_count() or 1
     if n == 1:
-        run_steps(items[0][1], ctx, run_dir, run_id, source_hash, manifest["steps"], width=cores,
+        run_steps(items[0][1], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
                   force=force, progress=progress, log_output=log_output)
         return
-    jobs = max(1, min(cores, n))
+    jobs = max(1, min(jobs, n))
     print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
     import multiprocessing
 
