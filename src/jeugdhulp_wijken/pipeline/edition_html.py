@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,27 @@ def _html_exporter():
     return exporter
 
 
+#: One page at a time per process: the exporter is shared (:func:`warm_up` may still be using it).
+_EXPORTER_LOCK = threading.Lock()
+
+
+def warm_up() -> None:
+    """Load nbconvert, the templates and the Python lexer ahead of the first page. The runner calls this in a
+    background thread while the kernels work, so that the pages after the last step cost only their rendering.
+    A failure here is left to the real page, which reports it."""
+    try:
+        import nbformat
+
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# *x*"),
+                                             nbformat.v4.new_code_cell("x = [1]  # x")])
+        resources = {"metadata": {"name": "warm-up"},
+                     "jhw": {"nav": [], "where": "", "source": "", "labels": LABELS["nl"], "synthetic": False}}
+        with _EXPORTER_LOCK:
+            _html_exporter().from_notebook_node(nb, resources=resources)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 class _Renderer:
     """nbconvert's HTML exporter with the edition template (imported only when a page needs rendering)."""
 
@@ -203,7 +225,8 @@ class _Renderer:
         resources = {"metadata": {"name": target.stem, "path": str(metadata_path)},
                      "jhw": {"nav": nav, "where": where, "source": source, "labels": self.labels,
                              "synthetic": self.ctx.synthetic}}
-        body, _ = self.exporter.from_notebook_node(nb, resources=resources)
+        with _EXPORTER_LOCK:
+            body, _ = self.exporter.from_notebook_node(nb, resources=resources)
 
         def relink(m: re.Match) -> str:
             name, anchor = m.group(2), m.group(3) or ""

@@ -1,7 +1,9 @@
 """Executing one step: papermill into a staging folder, outputs moved into place only on success.
 
 Every notebook runs in a fresh kernel, as a reader who opens it runs it (and as nbval re-executes
-it): no option, warning filter or cache of one notebook can change the output of the next.
+it): no option, warning filter or cache of one notebook can change the output of the next. Inside a
+run the kernel process is forked from the run's kernel server, which has done the imports once
+(:mod:`.kernels`).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from .. import paths
 from .cache import KERNEL
+from .kernels import ForkedKernelManager
 from .plan import StepPlan
 from .spec import StepFailed
 
@@ -71,7 +74,8 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
         with kernel_sockets() as config:
             pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
                                 cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
-                                request_save_on_cell_execute=False, config=config)
+                                request_save_on_cell_execute=False, config=config,
+                                kernel_manager_class=ForkedKernelManager)
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
         raise StepFailed(_format_failure(plan, rel(executed), exc)) from exc
 

@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ from typing import Any
 from .. import files, paths
 from . import cache
 from .edition import build as build_edition
+from .edition_html import warm_up as edition_warm_up
 from .execute import execute_step, executed_notebook
+from .kernels import kernel_server
 from .plan import Context, RunPlan, StepPlan, plan_run
 from .spec import PipelineError, Spec, StepFailed
 
@@ -249,6 +252,15 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
     if check_regions and any(i.startswith("each-region:") for s in spec.steps for i in s.inputs):
         every = [paths.region_slug(r) for r in resolve_regions(["all"], ctx, mirror, online)]
     plan = plan_run(spec, ctx, regions=entries, overrides=overrides, only=only, start=start, every_region=every)
+    # the kernel server imports the notebooks' libraries while the data are checked and the cache is read
+    with one_thread_kernels(), kernel_server():
+        return _run_plan(spec, ctx, plan, overrides=overrides, force=force, mirror=mirror, online=online,
+                         fetch=fetch, progress=progress, log_output=log_output, jobs=jobs, edition=edition)
+
+
+def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None, force: bool, mirror: str | None,
+              online: bool, fetch: bool, progress: bool, log_output: bool, jobs: int | None,
+              edition: bool) -> dict[str, Any]:
     if fetch and not ctx.synthetic:
         prepare_data(ctx, mirror, online)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -264,18 +276,18 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
         "status": "running", "steps": []}
     source_hash = cache.package_source_hash()
     t_run = time.perf_counter()
+    if edition:  # nbconvert loads beside the steps, not after them
+        threading.Thread(target=edition_warm_up, name="edition-warm-up", daemon=True).start()
     try:
         opts = dict(force=force, progress=progress, log_output=log_output)
         lang = (overrides or {}).get("lang", spec.defaults.get("lang", "nl"))
         planned = {p.step.name for p in plan.after}
         jobs = jobs or os.cpu_count() or 1
-        with one_thread_kernels():
-            run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"],
-                      width=jobs, **opts)
-            _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs,
-                         edition=dict(spec=spec, lang=lang, planned=planned) if edition else None, **opts)
-            for p in plan.after:
-                run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
+        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs,
+                     edition=dict(spec=spec, lang=lang, planned=planned) if edition else None, **opts)
+        for p in plan.after:
+            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
             manifest["edition"] = build_edition(spec, ctx, plan.region_values, lang=lang)
             indexes = list(manifest["edition"]["regions"].values())
@@ -317,7 +329,8 @@ def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source
 
     failures: list[str] = []
     done = 0
-    # spawned inside run()'s one_thread_kernels(): the workers and their kernels inherit one BLAS thread
+    # spawned inside run()'s one_thread_kernels() and kernel_server(): the workers inherit one BLAS thread
+    # and the server's address, so their kernels are forked from the run's one server
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         started = time.perf_counter()
         futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force,

@@ -1,0 +1,148 @@
+"""The kernel server: each notebook still gets a new kernel process, forked from a process that did the imports."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jeugdhulp_wijken import paths
+from jeugdhulp_wijken.kernel_server import kernel_prefix
+from jeugdhulp_wijken.pipeline import kernels
+from jeugdhulp_wijken.pipeline.execute import kernel_sockets
+from jeugdhulp_wijken.pipeline.runner import one_thread_kernels
+
+
+def test_kernel_prefix_splits_the_standard_kernel_command_only():
+    cmd = ["/venv/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "/tmp/k.json"]
+    assert kernel_prefix(cmd) == (["/venv/bin/python", "-Xfrozen_modules=off"], "/tmp/k.json")
+    assert kernel_prefix(["python", "-m", "ipykernel_launcher", "-f", "k.json"]) == (["python"], "k.json")
+    assert kernel_prefix(["python", "-m", "other_kernel", "-f", "k.json"]) is None
+    assert kernel_prefix(["python", "-m", "ipykernel_launcher", "-f", "k.json", "--debug"]) is None
+
+
+PROBE = ("import json, os, sys\n"
+         "from threadpoolctl import threadpool_info\n"
+         "print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(),\n"
+         "  'warm': 'pandas' in sys.modules, 'marker': os.environ.get('JHW_TEST_MARKER'),\n"
+         "  'seen': 'left_behind' in globals(), 'argv0': os.path.basename(sys.argv[0]),\n"
+         "  'blas': sorted({p['num_threads'] for p in threadpool_info()})}))\n"
+         "left_behind = 1\n"
+         "import matplotlib.pyplot as plt\n"
+         "plt.plot([0, 1], [1, 0])\n")  # shown at the end of the cell by the inline backend
+
+
+async def _probe(cwd: Path) -> tuple[dict, type, int]:
+    """Start a kernel as a run does, run PROBE in it, shut it down; (probe output, process type, pid)."""
+    with kernel_sockets() as config:
+        km = kernels.ForkedKernelManager(kernel_name=pipeline_kernel(), config=config)
+        await km.start_kernel(cwd=str(cwd), env={**os.environ, "JHW_TEST_MARKER": "from-the-request"})
+        process_type, pid = type(km.provisioner.process), km.provisioner.pid
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            msg_id = kc.execute(PROBE)
+            text, shown = "", []
+            while True:
+                msg = await kc.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    text += msg["content"]["text"]
+                if msg["msg_type"] == "display_data":
+                    shown += list(msg["content"]["data"])
+                if msg["msg_type"] == "error":
+                    raise AssertionError(msg["content"]["evalue"])
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+        return {**json.loads(text), "shown": shown}, process_type, pid
+
+
+def pipeline_kernel() -> str:
+    from jeugdhulp_wijken.pipeline.cache import KERNEL
+
+    return KERNEL
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_each_kernel_is_a_new_forked_process_with_the_requested_folder_environment_and_one_blas_thread(tmp_path):
+    with one_thread_kernels(), kernels.kernel_server() as address:
+        assert address is not None and os.environ[kernels.ADDRESS_VARIABLE] == address
+        first, kind1, pid1 = asyncio.run(_probe(tmp_path))
+        second, kind2, pid2 = asyncio.run(_probe(paths.NOTEBOOKS))
+    assert kind1 is kind2 is kernels.ForkedKernel
+    assert first["pid"] == pid1 != pid2 == second["pid"]
+    assert first["ppid"] == second["ppid"] != os.getpid(), "the kernels are children of the server"
+    assert first["warm"] and second["warm"], "the server imported pandas before the fork"
+    assert first["cwd"] == str(tmp_path) and second["cwd"] == str(paths.NOTEBOOKS)
+    assert first["marker"] == "from-the-request"
+    assert first["argv0"] == "ipykernel_launcher.py", "the kernel sees the ordinary launcher command"
+    assert first["blas"] in ([1], []), "one BLAS/OpenMP thread per kernel"
+    assert not second["seen"], "nothing of one kernel reaches the next"
+    assert "image/png" in first["shown"] and "image/png" in second["shown"], "the inline backend shows figures"
+    assert _gone(pid1) and _gone(pid2), "a kernel that was shut down does not linger"
+    assert kernels.ADDRESS_VARIABLE not in os.environ and not Path(address).exists()
+
+
+def test_without_a_server_the_kernel_starts_the_ordinary_way(tmp_path, monkeypatch):
+    monkeypatch.delenv(kernels.ADDRESS_VARIABLE, raising=False)
+    probe, kind, _ = asyncio.run(_probe(tmp_path))
+    assert kind is subprocess.Popen
+    assert "image/png" in probe["shown"]
+    assert probe["ppid"] == os.getpid() and probe["cwd"] == str(tmp_path)
+
+
+def test_the_switch_turns_the_server_off(monkeypatch):
+    monkeypatch.setenv(kernels.SWITCH_VARIABLE, "0")
+    monkeypatch.delenv(kernels.ADDRESS_VARIABLE, raising=False)
+    with kernels.kernel_server() as address:
+        assert address is None and kernels.ADDRESS_VARIABLE not in os.environ
+
+
+def test_the_server_refuses_a_command_that_is_not_its_kernel_and_the_request_falls_back(tmp_path):
+    with kernels.kernel_server() as address:
+        assert address is not None
+        assert kernels.request_kernel(["python", "-m", "other_kernel", "-f", str(tmp_path / "k.json")],
+                                      dict(os.environ), str(tmp_path)) is None
+        assert kernels.request_kernel(["/not/the/interpreter", "-m", "ipykernel_launcher", "-f",
+                                       str(tmp_path / "k.json")], dict(os.environ), str(tmp_path)) is None
+
+
+def test_the_server_stops_when_the_process_that_started_it_is_gone(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    address = str(tmp_path / "s")
+    server = subprocess.Popen([sys.executable, "-m", "jeugdhulp_wijken.kernel_server", address, str(parent.pid),
+                               json.dumps([sys.executable])])
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(address).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Path(address).exists(), "the server listens"
+        assert server.poll() is None
+        parent.kill()
+        parent.wait()
+        # the server's parent is this test process, not `parent`: it checks the pid it was given
+        assert server.wait(timeout=60) == 0
+    finally:
+        for proc in (parent, server):
+            if proc.poll() is None:
+                proc.kill()
