@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from jeugdhulp_wijken import paths
 from jeugdhulp_wijken.kernel_server import kernel_prefix
 from jeugdhulp_wijken.pipeline import kernels

@@ -133,3 +133,29 @@ def test_vendored_leaflet_matches_its_checksums():
     for digest, name in entries:
         assert files.sha256_file(maps.VENDOR / name) == digest, name
     assert "BSD" in (maps.VENDOR / "LICENSE").read_text() or "Redistribution" in (maps.VENDOR / "LICENSE").read_text()
+
+
+def test_plot_geo_skips_the_idle_render_and_saves_the_same_figure(grid):
+    import matplotlib.pyplot as plt
+
+    def saved(plot) -> tuple[bytes, int]:
+        figures.set_style()
+        fig, ax = plt.subplots(figsize=(3, 2))
+        renders = []
+        original = fig.canvas.draw
+        fig.canvas.draw = lambda *a, **k: (renders.append(1), original(*a, **k))[1]
+        plot(ax)
+        drawn = len(renders)
+        out = figures.figure_bytes(fig, "png")
+        plt.close(fig)
+        return out, drawn
+
+    plain, plain_renders = saved(lambda ax: grid.plot(ax=ax, column="observed", edgecolor="white"))
+    quiet, quiet_renders = saved(lambda ax: maps.plot_geo(grid, ax, column="observed", edgecolor="white"))
+    assert plain_renders >= 1, "geopandas renders the figure at the end of plot()"
+    assert quiet_renders == 0
+    assert quiet == plain
+    fig, ax = plt.subplots()
+    maps.plot_geo(grid, ax)
+    assert "draw_idle" not in vars(fig.canvas), "the canvas gets its own draw_idle back"
+    plt.close(fig)

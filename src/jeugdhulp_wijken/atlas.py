@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import deviation
+from .maps import plot_geo
 from .regions import Region, all_regions, resolve_region
 
 TEXT = {
@@ -152,10 +153,9 @@ def region_map(table: pd.DataFrame, geometry, results: pd.DataFrame, lang: str =
     regions = regions.merge(jz, left_on="jz_code", right_on="region_value", how="left")
     vmax = float(np.nanmax(np.abs(regions["difference_weighted"]))) or 1.0
     fig, ax = plt.subplots(figsize=(7, 8))
-    regions.plot(column="difference_weighted", cmap="RdBu_r", norm=TwoSlopeNorm(0, -vmax, vmax), ax=ax,
-                 edgecolor="white", linewidth=0.6, legend=True,
-                 legend_kwds={"shrink": 0.6, "label": t["x_diff"]},
-                 missing_kwds={"color": "#dddddd"})
+    plot_geo(regions, ax, column="difference_weighted", cmap="RdBu_r", norm=TwoSlopeNorm(0, -vmax, vmax),
+             edgecolor="white", linewidth=0.6, legend=True, legend_kwds={"shrink": 0.6, "label": t["x_diff"]},
+             missing_kwds={"color": "#dddddd"})
     for _, row in regions.iterrows():
         p = row.geometry.representative_point()
         ax.annotate(row["jz_code"].replace("JZ", ""), (p.x, p.y), ha="center", va="center", fontsize=6)

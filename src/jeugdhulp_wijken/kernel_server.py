@@ -34,7 +34,7 @@ WARM_MODULES = (
     "numpy", "pandas", "pyogrio", "shapely", "geopandas", "matplotlib", "matplotlib.pyplot", "seaborn",
     "scipy.stats", "statsmodels.api", "statsmodels.formula.api", "statsmodels.stats.outliers_influence",
     "statsmodels.stats.multitest", "sklearn.model_selection", "mapclassify", "libpysal", "esda",
-    "jinja2", "markupsafe", "yaml",
+    "jinja2", "markupsafe", "yaml", "pyarrow.parquet", "PIL.Image", "PIL.PngImagePlugin",
     "IPython", "ipykernel.kernelapp",  # the kernel itself
 )
 #: The backend ipykernel gives matplotlib in every kernel; set before matplotlib is imported here.
@@ -60,7 +60,29 @@ def _warm_up() -> list[str]:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the kernel will import it (and report the error) itself
             failed.append(name)
+    try:
+        _warm_fonts()
+    except Exception:  # noqa: BLE001 - the first figure of each kernel then loads the fonts itself
+        failed.append("fonts")
     return failed
+
+
+def _warm_fonts() -> None:
+    """Render a small figure with text on a bare Agg canvas, so the font files and font lookups every figure
+    needs are loaded once, here. No pyplot and no backend choice: matplotlib's state is otherwise untouched."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [1, 0], label="Aa")
+    ax.set_title("Titel", fontweight="bold")
+    ax.set_xlabel("x (%)")
+    ax.legend()
+    fig.savefig(io.BytesIO(), format="png")
 
 
 def _start_kernel(connection_file: str, env: dict[str, str], cwd: str) -> None:

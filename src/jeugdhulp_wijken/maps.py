@@ -203,6 +203,22 @@ def _simplified(gdf, tolerance: float):
     return g
 
 
+def plot_geo(data, ax, **kwargs):
+    """``data.plot(ax=ax, **kwargs)`` (a GeoDataFrame or GeoSeries) without the ``plt.draw()`` geopandas
+    ends with: on a non-interactive canvas that is a full render of the figure, which saving it renders
+    again anyway (about a third of a map's time). The saved figure is the same."""
+    canvas = ax.figure.canvas
+    canvas.draw_idle = _no_draw
+    try:
+        return data.plot(ax=ax, **kwargs)
+    finally:
+        del canvas.draw_idle
+
+
+def _no_draw(*args, **kwargs) -> None:
+    return None
+
+
 def _new_ax(ax, gdf):
     import matplotlib.pyplot as plt
 
@@ -224,7 +240,7 @@ def draw_gemeenten(ax, gdf, labels: bool | None = None, outlines=None):
         return ax
     outlines = geometry.gemeente_boundaries(gdf) if outlines is None else outlines
     outlines = _simplified(outlines, display_tolerance(outlines))
-    outlines.boundary.plot(ax=ax, color=OUTLINE_COLOR, linewidth=0.9)
+    plot_geo(outlines.boundary, ax, color=OUTLINE_COLOR, linewidth=0.9)
     if labels is None:
         labels = len(outlines) <= MAX_GEMEENTE_LABELS
     if labels and "gemeente_name" in outlines.columns:
@@ -250,7 +266,7 @@ def class_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = N
     fig, ax = _new_ax(ax, gdf)
     cls = classify_values(gdf[column], s)
     colors = [cols[c] if c >= 0 else NO_DATA_COLOR for c in cls]
-    _simplified(gdf, display_tolerance(gdf)).plot(ax=ax, color=colors, edgecolor=edgecolor, linewidth=linewidth)
+    plot_geo(_simplified(gdf, display_tolerance(gdf)), ax, color=colors, edgecolor=edgecolor, linewidth=linewidth)
     if gemeenten:
         draw_gemeenten(ax, gdf, labels, outlines)
     handles = [Patch(facecolor=cols[i], edgecolor="#999999", linewidth=0.4,
@@ -297,8 +313,8 @@ def diverging_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None
     fig, ax = _new_ax(ax, gdf)
     vals = gdf[column].astype(float)
     vmax = default_vmax(vals) if vmax is None else vmax
-    _simplified(gdf, display_tolerance(gdf)).plot(ax=ax, color=diverging_colors(vals, vmax, cmap), edgecolor=edgecolor,
-                                                  linewidth=linewidth)
+    plot_geo(_simplified(gdf, display_tolerance(gdf)), ax, color=diverging_colors(vals, vmax, cmap),
+             edgecolor=edgecolor, linewidth=linewidth)
     if gemeenten:
         draw_gemeenten(ax, gdf, labels, outlines)
     norm = mpl.colors.TwoSlopeNorm(vmin=-vmax, vcenter=0.0, vmax=vmax)

@@ -6,6 +6,7 @@
 * :mod:`.plan`     a run's steps, regions, parameters and paths;
 * :mod:`.cache`    the content-hash cache;
 * :mod:`.execute`  one step: papermill into a staging folder, outputs moved into place on success;
+* :mod:`.kernels`  each notebook's kernel, forked from the run's kernel server (:mod:`..kernel_server`);
 * :mod:`.runner`   the run: the shared stage, the regions in parallel, the atlas, the run manifest;
 * :mod:`.edition`  the teaching edition (executed notebooks as HTML; :mod:`.edition_html` renders);
 * :mod:`.cli`      ``jhw-reproduce``.

@@ -147,8 +147,29 @@ def _html_exporter():
                             template_file="page.html.j2", embed_images=True, language_code="nl")
     # every notebook of the study runs the Python kernel, whose lexer is ipython3
     exporter.filters = {"highlight_code": _Memo(Highlight2HTML(pygments_lexer="ipython3", parent=exporter)),
-                        "clean_html": _Memo(clean_html)}
+                        "clean_html": _Memo(clean_html), "markdown2html": _markdown_memo(exporter)}
     return exporter
+
+
+def _markdown_memo(exporter):
+    """nbconvert's markdown filter, computed once per distinct text, cell attachments and notebook folder
+    (all it reads): the narrative cells are the same on every region's page."""
+    from jinja2 import pass_context
+
+    done: dict = {}
+
+    @pass_context
+    def markdown2html(context, source):
+        cell = context.get("cell", {})
+        key = (source, json.dumps(cell.get("attachments", {}), sort_keys=True),
+               context.get("resources", {}).get("metadata", {}).get("path", ""))
+        if key not in done:
+            if len(done) >= _Memo.LIMIT:
+                done.clear()
+            done[key] = exporter.markdown2html(context, source)
+        return done[key]
+
+    return markdown2html
 
 
 #: One page at a time per process: the exporter is shared (:func:`warm_up` may still be using it).
