@@ -35,7 +35,10 @@ WARM_MODULES = (
     "scipy.stats", "statsmodels.api", "statsmodels.formula.api", "statsmodels.stats.outliers_influence",
     "statsmodels.stats.multitest", "sklearn.model_selection", "mapclassify", "libpysal", "esda",
     "jinja2", "markupsafe", "yaml", "pyarrow.parquet", "PIL.Image", "PIL.PngImagePlugin",
-    "IPython", "ipykernel.kernelapp",  # the kernel itself
+    # the kernel itself, its shell and its debugger (the kernel spec declares debugger support)
+    "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "IPython.core.debugger", "IPython.core.oinspect", "IPython.core.completerlib",
+    "IPython.extensions.storemagic", "sqlite3",
 )
 #: The backend ipykernel gives matplotlib in every kernel; set before matplotlib is imported here.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
