@@ -38,7 +38,7 @@ PROBE = ("import json, os, sys\n"
 async def _probe(cwd: Path) -> tuple[dict, type, int]:
     """Start a kernel as a run does, run PROBE in it, shut it down; (probe output, process type, pid)."""
     with kernel_sockets() as config:
-        km = kernels.ForkedKernelManager(kernel_name=pipeline_kernel(), config=config)
+        km = kernels.kernel_manager_class()(kernel_name=pipeline_kernel(), config=config)
         await km.start_kernel(cwd=str(cwd), env={**os.environ, "JHW_TEST_MARKER": "from-the-request"})
         process_type, pid = type(km.provisioner.process), km.provisioner.pid
         kc = km.client()

@@ -119,21 +119,26 @@ def external_resources(text: str) -> list[str]:
 # --------------------------------------------------------------------------- rendering
 
 class _Memo:
-    """A template filter that is a pure function of its arguments, computed once per distinct input.
-    Every region's pages share the code cells and most of the text of the same notebooks, and
-    highlighting and sanitising them is most of the cost of a page."""
+    """A template filter that is a pure function of its arguments, computed once per distinct input
+    (``key``: what of the arguments the result depends on; by default all of them). Every region's pages
+    share the code cells and most of the text of the same notebooks, and highlighting, sanitising and
+    rendering markdown are most of the cost of a page."""
 
     LIMIT = 20_000
 
-    def __init__(self, fn):
-        self.fn, self.done = fn, {}
+    def __init__(self, fn, key=None):
+        self.fn, self.key, self.done = fn, key or self._arguments, {}
 
-    def __call__(self, value, *args, **kwargs):
-        key = (value, args, json.dumps(kwargs, sort_keys=True, default=str))
+    @staticmethod
+    def _arguments(*args, **kwargs):
+        return (args, json.dumps(kwargs, sort_keys=True, default=str))
+
+    def __call__(self, *args, **kwargs):
+        key = self.key(*args, **kwargs)
         if key not in self.done:
             if len(self.done) >= self.LIMIT:
                 self.done.clear()
-            self.done[key] = self.fn(value, *args, **kwargs)
+            self.done[key] = self.fn(*args, **kwargs)
         return self.done[key]
 
 
@@ -152,24 +157,16 @@ def _html_exporter():
 
 
 def _markdown_memo(exporter):
-    """nbconvert's markdown filter, computed once per distinct text, cell attachments and notebook folder
-    (all it reads): the narrative cells are the same on every region's page."""
+    """nbconvert's markdown filter (a context filter), memoised on all it reads: the text, the cell's
+    attachments and the notebook's folder."""
     from jinja2 import pass_context
 
-    done: dict = {}
+    def key(context, source):
+        return (source, json.dumps(context.get("cell", {}).get("attachments", {}), sort_keys=True),
+                context.get("resources", {}).get("metadata", {}).get("path", ""))
 
-    @pass_context
-    def markdown2html(context, source):
-        cell = context.get("cell", {})
-        key = (source, json.dumps(cell.get("attachments", {}), sort_keys=True),
-               context.get("resources", {}).get("metadata", {}).get("path", ""))
-        if key not in done:
-            if len(done) >= _Memo.LIMIT:
-                done.clear()
-            done[key] = exporter.markdown2html(context, source)
-        return done[key]
-
-    return markdown2html
+    memo = _Memo(exporter.markdown2html, key)
+    return pass_context(lambda context, source: memo(context, source))
 
 
 #: One page at a time per process: the exporter is shared (:func:`warm_up` may still be using it).

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import paths
 from .cache import KERNEL
-from .kernels import ForkedKernelManager
+from .kernels import kernel_manager_class
 from .plan import StepPlan
 from .spec import StepFailed
 
@@ -75,7 +75,7 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
             pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
                                 cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
                                 request_save_on_cell_execute=False, config=config,
-                                kernel_manager_class=ForkedKernelManager)
+                                kernel_manager_class=kernel_manager_class())
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
         raise StepFailed(_format_failure(plan, rel(executed), exc)) from exc
 

@@ -2,7 +2,7 @@
 
 :func:`kernel_server` starts :mod:`jeugdhulp_wijken.kernel_server` for the length of a run; its
 address goes to the environment, so the run's region workers (and their threads) use the same
-server. :class:`ForkedKernelManager` is the kernel manager papermill is given: it asks the server
+server. :func:`kernel_manager_class` is the kernel manager papermill is given: it asks the server
 for a kernel, and starts one the ordinary way when there is no server, when the kernel spec is not
 the standard IPython command, or when the server does not answer. The kernel that results is the
 same either way (a new process, the kernel spec's interpreter, the run's environment and working
@@ -21,10 +21,8 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Iterator
-
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..kernel_server import kernel_prefix
 from .cache import KERNEL
@@ -142,27 +140,36 @@ class ForkedKernel:
         self.send_signal(signal.SIGTERM)
 
 
-class ForkedProvisioner(LocalProvisioner):
-    """The local provisioner, with the kernel forked by the run's server when there is one."""
+@lru_cache(maxsize=1)
+def kernel_manager_class():
+    """The kernel manager papermill is given in a run: jupyter_client's, with the kernel forked by the run's
+    server when there is one. Built on first use, so that importing the runner does not import jupyter_client."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-        env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-        env.setdefault("JPY_PARENT_PID", str(os.getpid()))  # as jupyter_client's launcher sets it
-        cwd = str(kwargs.get("cwd") or os.getcwd())
-        pid = request_kernel(list(cmd), env, cwd)
-        if pid is None:
-            return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedKernel(pid)
-        self.pid = self.pgid = pid  # the kernel leads its own process group, as jupyter_client's do
-        self.cwd = cwd
-        return self.connection_info
+    class ForkedProvisioner(LocalProvisioner):
+        """The local provisioner, with the kernel forked by the run's server when there is one."""
 
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+            env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
+            env.setdefault("JPY_PARENT_PID", str(os.getpid()))  # as jupyter_client's launcher sets it
+            cwd = str(kwargs.get("cwd") or os.getcwd())
+            pid = request_kernel(list(cmd), env, cwd)
+            if pid is None:
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process = ForkedKernel(pid)
+            self.pid = self.pgid = pid  # the kernel leads its own process group, as jupyter_client's do
+            self.cwd = cwd
+            return self.connection_info
 
-class ForkedKernelManager(AsyncKernelManager):
-    """The kernel manager papermill uses in a run: kernels come from :class:`ForkedProvisioner`."""
+    class ForkedKernelManager(AsyncKernelManager):
+        """Kernels come from :class:`ForkedProvisioner`."""
 
-    async def _async_pre_start_kernel(self, **kw: Any):
-        if self.provisioner is None:
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
-        return await super()._async_pre_start_kernel(**kw)
+        async def _async_pre_start_kernel(self, **kw: Any):
+            if self.provisioner is None:
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                     parent=self)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return ForkedKernelManager

@@ -162,7 +162,7 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
     ``region`` is a shortcut for one region. Without either, the spec's default region is used.
     ``every_region`` (slugs of ``--region all``) resolves ``each-region:`` inputs (the atlas's links).
     """
-    from .. import figures
+    from .. import figure_registry
 
     overrides = dict(overrides or {})
     defaults = dict(spec.defaults)
@@ -173,7 +173,7 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
     selected = _select(spec, only, start)
     declared = {s.name: notebook_parameters(ctx.root / s.notebook) for s in selected}
     check_overrides(spec, declared, overrides)
-    registry = figures.load_registry()
+    registry = figure_registry.load_registry()
     before, regional, after = phases(spec, selected)
     if regional and len(regions) == 1 and not only and not (start and start in {s.name for s in after}):
         after = []  # the atlas compares regions: it runs with several regions, or when asked for
@@ -203,15 +203,15 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
                 (plan.optional_inputs if optional else plan.inputs).append(p)
         plan.user_files = sorted({f for k, v in params.items() for f in schema.user_files(k, v)})
         plan.outputs = [paths.artefact(out_dir, output_file(o), ctx.synthetic) for o in step.outputs]
-        for fig in figures.figures_of_step(step.name, registry):
-            plan.outputs += figures.figure_files(fig, fig_dir, ctx.synthetic)
+        for fig in figure_registry.figures_of_step(step.name, registry):
+            plan.outputs += figure_registry.figure_files(fig, fig_dir, ctx.synthetic)
         if step.figure_inputs:
             for other in spec.steps:
                 if other.name == step.name:
                     break
                 _, other_fig = stage_dirs(spec, ctx, other.stage, slug)
-                for fig in figures.figures_of_step(other.name, registry):
-                    plan.inputs += figures.figure_files(fig, other_fig, ctx.synthetic)
+                for fig in figure_registry.figures_of_step(other.name, registry):
+                    plan.inputs += figure_registry.figure_files(fig, other_fig, ctx.synthetic)
         return plan
 
     run = RunPlan([make(s, "", None) for s in before],

@@ -92,8 +92,10 @@ def resolve_regions(entries: list[Any], ctx: Context, mirror: str | None = None,
 
 
 def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, sink: list[dict], *,
-             force: bool, progress: bool, log_output: bool, verbose: bool = True) -> dict[str, Any]:
-    """Run (or serve from the cache) one step; its manifest entry is appended to ``sink`` and returned."""
+             force: bool, progress: bool, log_output: bool, verbose: bool = True,
+             edition: bool = False) -> dict[str, Any]:
+    """Run (or serve from the cache) one step; its manifest entry is appended to ``sink`` and returned.
+    ``edition``: the run makes the teaching edition afterwards (nbconvert then loads while the step runs)."""
     t0 = time.perf_counter()
     entry: dict[str, Any] = {**cache.describe(plan), "status": "failed"}
     sink.append(entry)
@@ -110,6 +112,8 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
         return entry
     if verbose:
         print(f"{prefix}: running {plan.step.notebook} ...", flush=True)
+    if edition:
+        _warm_up_edition()
     try:
         execute_step(plan, run_dir, progress=progress, log_output=log_output, rel=ctx.rel)
     except BaseException:
@@ -123,6 +127,19 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
     if verbose:
         print(f"{prefix}: done in {entry['duration_s']:.1f} s", flush=True)
     return entry
+
+
+_EDITION_WARMING: list[threading.Thread] = []
+_EDITION_LOCK = threading.Lock()
+
+
+def _warm_up_edition() -> None:
+    """Once per process, when the first step runs (not in a run served from the cache): load nbconvert for
+    the teaching edition in a background thread, while the kernels work."""
+    with _EDITION_LOCK:
+        if not _EDITION_WARMING:
+            _EDITION_WARMING.append(threading.Thread(target=edition_warm_up, name="edition-warm-up", daemon=True))
+            _EDITION_WARMING[0].start()
 
 
 # --------------------------------------------------------------------------- steps side by side
@@ -160,7 +177,7 @@ def step_dependencies(plans: list[StepPlan]) -> list[set[int]]:
 
 def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
               sink: list[dict], *, width: int, force: bool, progress: bool, log_output: bool,
-              verbose: bool = True) -> None:
+              verbose: bool = True, edition: bool = False) -> None:
     """Run steps in plan order (the national stage, or one region's steps). With ``width`` > 1, a step
     starts as soon as the steps it reads from are done, at most ``width`` at once, each in its own
     kernel: the qualitative coding beside the national chain, a region's maps beside its local-factor
@@ -169,7 +186,7 @@ def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, s
     if width <= 1 or len(plans) < 2:
         for p in plans:
             run_step(p, ctx, run_dir, run_id, source_hash, sink, force=force, progress=progress,
-                     log_output=log_output, verbose=verbose)
+                     log_output=log_output, verbose=verbose, edition=edition)
         return
     deps = step_dependencies(plans)
     entries: list[list[dict]] = [[] for _ in plans]
@@ -182,7 +199,8 @@ def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, s
                 if (error is None and len(running) < width and i not in done and i not in running.values()
                         and deps[i] <= done):
                     running[pool.submit(run_step, p, ctx, run_dir, run_id, source_hash, entries[i], force=force,
-                                        progress=False, log_output=log_output, verbose=verbose)] = i
+                                        progress=False, log_output=log_output, verbose=verbose,
+                                        edition=edition)] = i
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -209,7 +227,7 @@ def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str,
     entries: list[dict] = []
     try:
         run_steps(plans, ctx, run_dir, run_id, source_hash, entries, width=1, force=force, progress=False,
-                  log_output=False, verbose=False)
+                  log_output=False, verbose=False, edition=edition is not None)
     except PipelineError as exc:
         return entries, str(exc)
     if edition is not None:
@@ -276,16 +294,15 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         "status": "running", "steps": []}
     source_hash = cache.package_source_hash()
     t_run = time.perf_counter()
-    if edition:  # nbconvert loads beside the steps, not after them
-        threading.Thread(target=edition_warm_up, name="edition-warm-up", daemon=True).start()
     try:
-        opts = dict(force=force, progress=progress, log_output=log_output)
+        opts = dict(force=force, progress=progress, log_output=log_output, edition=edition)
         lang = (overrides or {}).get("lang", spec.defaults.get("lang", "nl"))
         planned = {p.step.name for p in plan.after}
         jobs = jobs or os.cpu_count() or 1
         run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
-        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs,
-                     edition=dict(spec=spec, lang=lang, planned=planned) if edition else None, **opts)
+        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, force=force,
+                     progress=progress, log_output=log_output,
+                     edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
         for p in plan.after:
             run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
@@ -321,7 +338,7 @@ def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source
     n = len(items)
     if n == 1:
         run_steps(items[0][1], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
-                  force=force, progress=progress, log_output=log_output)
+                  force=force, progress=progress, log_output=log_output, edition=edition is not None)
         return
     jobs = max(1, min(jobs, n))
     print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import figures as registry_mod
+from .. import figure_registry as registry_mod
 from .. import files, paths
 from .inputs import ReportError
 

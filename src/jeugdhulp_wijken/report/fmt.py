@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..figures import check_lang
+from ..figure_registry import check_lang
 
 #: Separators per language: (decimal, thousands).
 SEPARATORS = {"nl": (",", "."), "en": (".", ",")}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog, paths
-from ..figures import check_lang
+from ..figure_registry import check_lang
 from . import colophon, content, inputs
 from . import figures as report_figures
 from .fmt import Formatter
