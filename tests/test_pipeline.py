@@ -440,3 +440,32 @@ def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
         assert km["transport"] == "ipc" and folder.is_dir()
         assert len(km["ip"]) + len("-99999") < 100, "a Unix socket path must stay short"
     assert not folder.exists()
+
+
+def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path, monkeypatch):
+    (tmp_path / "nb").mkdir()
+    stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
+             "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
+    make_notebook(tmp_path / "nb" / "quick.ipynb", stamp.format(sleep=0, name="quick"), 'output_dir = "out"\n')
+    make_notebook(tmp_path / "nb" / "slow.ipynb", stamp.format(sleep=4, name="slow"), 'output_dir = "out"\n')
+    make_notebook(tmp_path / "nb" / "local.ipynb",
+                  "import time\nfrom pathlib import Path\nassert Path(national_dir, 'quick.txt').is_file()\n"
+                  "Path(output_dir, 'local.txt').write_text(str(time.time()))\n",
+                  'national_dir = "in"\noutput_dir = "out"\n')
+    spec = {
+        "defaults": {"region": "Testland"},
+        "stages": {"national": {"derived": "{derived}/national"},
+                   "regional": {"derived": "{derived}/{region}", "per_region": True}},
+        "steps": [
+            {"name": "quick", "notebook": "nb/quick.ipynb", "stage": "national", "inputs": [], "outputs": ["quick.txt"]},
+            {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
+            {"name": "local", "notebook": "nb/local.ipynb", "stage": "regional",
+             "inputs": ["national:quick.txt"], "outputs": ["local.txt"]}]}
+    (tmp_path / "pipeline.yml").write_text(yaml.safe_dump(spec))
+    ctx = pipeline.Context(synthetic=False, raw=tmp_path / "raw", derived=tmp_path / "derived",
+                           figures=tmp_path / "figures", runs=tmp_path / "runs", root=tmp_path)
+    manifest = run_tiny(pipeline.load_spec(tmp_path / "pipeline.yml"), ctx, jobs=2)
+    assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"), ("local", "testland", "ran")]
+    _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
+    local_done = float((ctx.derived / "testland" / "local.txt").read_text())
+    assert local_done < slow_end, "the regional step did not wait for the national step it does not read"

@@ -178,10 +178,10 @@ def step_dependencies(plans: list[StepPlan]) -> list[set[int]]:
 def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
               sink: list[dict], *, width: int, force: bool, progress: bool, log_output: bool,
               verbose: bool = True, edition: bool = False) -> None:
-    """Run steps in plan order (the national stage, or one region's steps). With ``width`` > 1, a step
-    starts as soon as the steps it reads from are done, at most ``width`` at once, each in its own
-    kernel: the qualitative coding beside the national chain, a region's maps beside its local-factor
-    analysis. Manifest entries keep the plan's order; the first failure stops new steps and is raised
+    """Run steps in plan order (the national stage, with the region's steps when a run has one region; or
+    one region's steps in a worker). With ``width`` > 1, a step starts as soon as the steps it reads from
+    are done, at most ``width`` at once, each in its own kernel: the qualitative coding beside the national
+    chain, a region's maps beside the national local-factor analysis and its own. Manifest entries keep the plan's order; the first failure stops new steps and is raised
     once the running ones have ended."""
     if width <= 1 or len(plans) < 2:
         for p in plans:
@@ -299,10 +299,14 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         lang = (overrides or {}).get("lang", spec.defaults.get("lang", "nl"))
         planned = {p.step.name for p in plan.after}
         jobs = jobs or os.cpu_count() or 1
-        run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
-        _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, force=force,
-                     progress=progress, log_output=log_output,
-                     edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
+        regional = [plans for plans in plan.regions.values() if plans]
+        if len(regional) == 1:  # one region: its steps start as soon as the national steps they read are done
+            run_steps(plan.before + regional[0], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
+                      **opts)
+        else:
+            run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
+            _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, force=force,
+                         edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
         for p in plan.after:
             run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
@@ -330,16 +334,12 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
 
 
 def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                 manifest: dict, *, force: bool, progress: bool, log_output: bool, jobs: int,
-                 edition: dict[str, Any] | None = None) -> None:
+                 manifest: dict, *, force: bool, jobs: int, edition: dict[str, Any] | None = None) -> None:
+    """Several regions: each in a worker process (``jobs`` of them), a progress line per region."""
     items = list(plan.regions.items())
     if not items or not items[0][1]:
         return
     n = len(items)
-    if n == 1:
-        run_steps(items[0][1], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
-                  force=force, progress=progress, log_output=log_output, edition=edition is not None)
-        return
     jobs = max(1, min(jobs, n))
     print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
     import multiprocessing
