@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import files, paths
+from .execute import IMPORT_LOCK
 from .plan import Context
 from .spec import PipelineError, Step
 
@@ -145,8 +146,10 @@ class _Memo:
 @functools.lru_cache(maxsize=1)
 def _html_exporter():
     """One exporter per process: its templates load once, whatever the number of pages."""
-    from nbconvert import HTMLExporter
-    from nbconvert.filters import Highlight2HTML, clean_html
+    with IMPORT_LOCK:
+        import IPython  # noqa: F401 - the ipython3 lexer's package, whole before any thread uses it
+        from nbconvert import HTMLExporter
+        from nbconvert.filters import Highlight2HTML, clean_html
 
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
                             template_file="page.html.j2", embed_images=True, language_code="nl")

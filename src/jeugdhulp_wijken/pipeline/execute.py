@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from .. import paths
@@ -18,6 +19,21 @@ from .cache import KERNEL
 from .kernels import kernel_manager_class
 from .plan import StepPlan
 from .spec import StepFailed
+
+#: The first imports of a run's threads go one at a time: two threads that import IPython at the same moment
+#: (nbclient does when a kernel starts, nbconvert for the teaching edition) can find it half-initialised
+#: (``KeyError: 'IPython'``).
+IMPORT_LOCK = threading.Lock()
+
+
+def _papermill():
+    """papermill and the run's kernel manager, imported under :data:`IMPORT_LOCK`."""
+    with IMPORT_LOCK:
+        import IPython  # noqa: F401 - nbclient imports it when the kernel starts
+        import papermill
+
+        return papermill, kernel_manager_class()
+
 
 @contextlib.contextmanager
 def kernel_sockets():
@@ -55,8 +71,7 @@ def _format_failure(plan: StepPlan, executed: str, exc: Exception) -> str:
 def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_output: bool = False,
                  rel=str) -> list[Path]:
     """Execute one step into a staging folder; move outputs into place only on success."""
-    import papermill as pm
-
+    pm, manager = _papermill()
     staging = run_dir / "staging" / (plan.region or "national") / plan.step.name
     shutil.rmtree(staging, ignore_errors=True)
     stage_out = staging / "output"
@@ -75,7 +90,7 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
             pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
                                 cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
                                 request_save_on_cell_execute=False, config=config,
-                                kernel_manager_class=kernel_manager_class())
+                                kernel_manager_class=manager)
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
         raise StepFailed(_format_failure(plan, rel(executed), exc)) from exc
 
