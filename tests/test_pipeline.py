@@ -63,11 +63,15 @@ def tiny(tmp_path, monkeypatch):
             {"name": "three", "notebook": "nb/three.ipynb", "stage": "atlas",
              "inputs": ["national:result.txt"], "outputs": ["summary.txt"]},
         ]}
-    spec_path = tmp_path / "pipeline.yml"
-    spec_path.write_text(yaml.safe_dump(spec))
+    return spec_in(tmp_path, spec)
+
+
+def spec_in(tmp_path: Path, spec: dict):
+    """(spec, context) of a test pipeline written to ``tmp_path``, with every folder inside it."""
+    (tmp_path / "pipeline.yml").write_text(yaml.safe_dump(spec))
     ctx = pipeline.Context(synthetic=False, raw=tmp_path / "raw", derived=tmp_path / "derived",
                            figures=tmp_path / "figures", runs=tmp_path / "runs", root=tmp_path)
-    return pipeline.load_spec(spec_path), ctx
+    return pipeline.load_spec(tmp_path / "pipeline.yml"), ctx
 
 
 def run_tiny(spec, ctx, **kw):
@@ -400,11 +404,7 @@ def side_by_side(tmp_path, monkeypatch):
             {"name": "b", "notebook": "nb/b.ipynb", "stage": "national", "inputs": [], "outputs": ["b.txt"]},
             {"name": "c", "notebook": "nb/c.ipynb", "stage": "regional",
              "inputs": ["national:a.txt", "national:b.txt"], "outputs": ["c.txt"]}]}
-    spec_path = tmp_path / "pipeline.yml"
-    spec_path.write_text(yaml.safe_dump(spec))
-    ctx = pipeline.Context(synthetic=False, raw=tmp_path / "raw", derived=tmp_path / "derived",
-                           figures=tmp_path / "figures", runs=tmp_path / "runs", root=tmp_path)
-    return pipeline.load_spec(spec_path), ctx
+    return spec_in(tmp_path, spec)
 
 
 def test_independent_steps_run_side_by_side_with_one_blas_thread_each(side_by_side):
@@ -442,7 +442,7 @@ def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
     assert not folder.exists()
 
 
-def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path, monkeypatch):
+def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path):
     (tmp_path / "nb").mkdir()
     stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
              "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
@@ -461,10 +461,8 @@ def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_doe
             {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
             {"name": "local", "notebook": "nb/local.ipynb", "stage": "regional",
              "inputs": ["national:quick.txt"], "outputs": ["local.txt"]}]}
-    (tmp_path / "pipeline.yml").write_text(yaml.safe_dump(spec))
-    ctx = pipeline.Context(synthetic=False, raw=tmp_path / "raw", derived=tmp_path / "derived",
-                           figures=tmp_path / "figures", runs=tmp_path / "runs", root=tmp_path)
-    manifest = run_tiny(pipeline.load_spec(tmp_path / "pipeline.yml"), ctx, jobs=2)
+    test_spec, ctx = spec_in(tmp_path, spec)
+    manifest = run_tiny(test_spec, ctx, jobs=2)
     assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"), ("local", "testland", "ran")]
     _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
     local_done = float((ctx.derived / "testland" / "local.txt").read_text())

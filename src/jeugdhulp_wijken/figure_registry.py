@@ -17,6 +17,7 @@ LANGS = ("nl", "en")
 SYNTHETIC_CAPTION = {"nl": "SYNTHETISCHE DATA (fictief, geen echte wijken). ",
                      "en": "SYNTHETIC DATA (fictional, no real wijken). "}
 
+
 @dataclass(frozen=True)
 class FigureSpec:
     id: str
