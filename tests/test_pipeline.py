@@ -66,6 +66,11 @@ def tiny(tmp_path, monkeypatch):
     return spec_in(tmp_path, spec)
 
 
+#: The stages of the test pipelines with a shared and a per-region step.
+NATIONAL_AND_REGIONAL = {"national": {"derived": "{derived}/national"},
+                         "regional": {"derived": "{derived}/{region}", "per_region": True}}
+
+
 def spec_in(tmp_path: Path, spec: dict):
     """(spec, context) of a test pipeline written to ``tmp_path``, with every folder inside it."""
     (tmp_path / "pipeline.yml").write_text(yaml.safe_dump(spec))
@@ -396,9 +401,7 @@ def side_by_side(tmp_path, monkeypatch):
                   "Path(output_dir, 'c.txt').write_text(str(sorted(p.name for p in Path(national_dir).glob('*.txt'))))\n",
                   'national_dir = "in"\noutput_dir = "out"\n')
     spec = {
-        "defaults": {"region": "Testland"},
-        "stages": {"national": {"derived": "{derived}/national"},
-                   "regional": {"derived": "{derived}/{region}", "per_region": True}},
+        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
         "steps": [
             {"name": "a", "notebook": "nb/a.ipynb", "stage": "national", "inputs": [], "outputs": ["a.txt"]},
             {"name": "b", "notebook": "nb/b.ipynb", "stage": "national", "inputs": [], "outputs": ["b.txt"]},
@@ -453,9 +456,7 @@ def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_doe
                   "Path(output_dir, 'local.txt').write_text(str(time.time()))\n",
                   'national_dir = "in"\noutput_dir = "out"\n')
     spec = {
-        "defaults": {"region": "Testland"},
-        "stages": {"national": {"derived": "{derived}/national"},
-                   "regional": {"derived": "{derived}/{region}", "per_region": True}},
+        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
         "steps": [
             {"name": "quick", "notebook": "nb/quick.ipynb", "stage": "national", "inputs": [], "outputs": ["quick.txt"]},
             {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
