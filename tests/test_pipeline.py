@@ -156,6 +156,31 @@ def test_changed_parameter_invalidates_the_step_and_its_dependants(tiny):
     assert (ctx.derived / "testland" / "double.txt").read_text() == "Testland:10"
 
 
+def test_another_software_environment_reruns_every_step(tiny, monkeypatch):
+    from jeugdhulp_wijken.pipeline import cache
+
+    spec, ctx = tiny
+    run_tiny(spec, ctx)
+    assert [s["status"] for s in run_tiny(spec, ctx)["steps"]] == ["cached", "cached"]
+    real = cache.environment_hash()
+    assert real == cache.environment_hash() and len(real) == 64
+    monkeypatch.setattr(cache, "environment_hash", lambda: "0" * 64)  # e.g. another matplotlib
+    assert [s["status"] for s in run_tiny(spec, ctx)["steps"]] == ["ran", "ran"]
+    assert [s["status"] for s in run_tiny(spec, ctx)["steps"]] == ["cached", "cached"]
+
+
+def test_the_environment_hash_covers_every_installed_distribution(monkeypatch, tmp_path):
+    from jeugdhulp_wijken.pipeline import cache
+
+    site = tmp_path / "site-packages"
+    (site / "matplotlib-3.10.9.dist-info").mkdir(parents=True)
+    (site / "numpy-2.4.6.dist-info").mkdir()
+    monkeypatch.setattr(cache.sysconfig, "get_paths", lambda: {"purelib": str(site), "platlib": str(site)})
+    before = cache.environment_hash()
+    (site / "matplotlib-3.10.9.dist-info").rename(site / "matplotlib-3.11.2.dist-info")
+    assert cache.environment_hash() != before
+
+
 def test_adding_the_optional_live_table_reruns_the_steps_that_read_it(tiny):
     from jeugdhulp_wijken import sources
 

@@ -1,6 +1,7 @@
 """The content-hash cache: a step is skipped when nothing it reads has changed.
 
-A step's key covers its notebook, its parameters, the package source, the sha256 of every
+A step's key covers its notebook, its parameters, the package source, the software environment
+(Python and the version of every installed distribution: a new matplotlib redraws the figures), the sha256 of every
 declared input, of every optional input (present or absent: adding the live CBS table reruns
 the steps that read it), of every user file its parameters name (with a factor file's sidecar),
 and the list of its outputs. The record of the last successful run is kept beside the outputs
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,25 @@ def package_source_hash() -> str:
             h.update(str(f.relative_to(paths.PACKAGE)).encode())
             h.update(files.sha256_file(f).encode())
     return h.hexdigest()
+
+
+def environment_hash() -> str:
+    """Hash of the software environment: the Python version and platform, and the name and version
+    of every installed distribution (the ``*.dist-info`` folders of the environment's site-packages)."""
+    names: set[str] = set()
+    for folder in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+        try:
+            with os.scandir(folder) as entries:
+                names.update(e.name for e in entries if e.name.endswith(".dist-info"))
+        except OSError:
+            continue
+    material = [platform.python_version(), platform.machine(), *sorted(names)]
+    return hashlib.sha256("\n".join(material).encode()).hexdigest()
+
+
+def code_hash() -> str:
+    """The package source and the software environment together: the code part of every step's key."""
+    return hashlib.sha256(f"{package_source_hash()} {environment_hash()}".encode()).hexdigest()
 
 
 def _hash(p: Path) -> str:

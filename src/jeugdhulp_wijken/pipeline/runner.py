@@ -292,7 +292,7 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         "regions": slugs, "git": _git_commit(ctx.root), "python": sys.version.split()[0],
         "platform": platform.platform(), "kernel": cache.KERNEL, "packages": package_versions(),
         "status": "running", "steps": []}
-    source_hash = cache.package_source_hash()
+    source_hash = cache.code_hash()
     t_run = time.perf_counter()
     try:
         opts = dict(force=force, progress=progress, log_output=log_output, edition=edition)
