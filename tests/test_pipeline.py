@@ -137,6 +137,33 @@ def test_run_writes_outputs_and_a_repo_relative_manifest_and_serves_the_second_r
     assert statuses(forced) == [("two", "testland", "ran")]
 
 
+def test_parallel_steps_run_in_notebooks_and_never_move_the_runner_process(tmp_path, monkeypatch):
+    """Each kernel is told its folder: the runner's own working folder is never changed, so a step that
+    ends cannot move the kernel of a step that is starting in another thread."""
+    (tmp_path / "nb").mkdir()
+    for name in ("a", "b", "c"):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
+                      "import os, time\nfrom pathlib import Path\ntime.sleep(0.5)\n"
+                      "Path(output_dir, 'cwd.txt').write_text(os.getcwd())\n",
+                      'output_dir = "out"\n')
+    steps = [{"name": n, "notebook": f"nb/{n}.ipynb", "stage": stage, "outputs": ["cwd.txt"]}
+             for n, stage in (("a", "national"), ("b", "first"), ("c", "second"))]
+    spec, ctx = spec_in(tmp_path, {"defaults": {}, "steps": steps,
+                                   "stages": {"national": {"derived": "{derived}/a"},
+                                              "first": {"derived": "{derived}/b"},
+                                              "second": {"derived": "{derived}/c"}}})
+    import os as os_module
+
+    moves = []  # papermill's file handler "moves" to the folder it is in while it reads and writes
+    monkeypatch.setattr(os_module, "chdir", lambda path: moves.append(str(path)))
+    before = os_module.getcwd()
+    manifest = run_tiny(spec, ctx, jobs=2)
+    assert [s["status"] for s in manifest["steps"]] == ["ran"] * 3
+    assert set(moves) <= {before}, "the runner never changes its working folder"
+    for n in "abc":
+        assert (ctx.derived / n / "cwd.txt").read_text() == str(paths.NOTEBOOKS)
+
+
 def test_regions_run_in_parallel_workers_and_share_the_national_stage(tiny):
     spec, ctx = tiny
     first = run_tiny(spec, ctx, regions=["Alpha", "Beta"], jobs=2)

@@ -87,8 +87,12 @@ def execute_step(plan: StepPlan, run_dir: Path, *, progress: bool = True, log_ou
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         with kernel_sockets() as config:
+            # The kernel's working folder is given to the kernel itself (nbclient's resources path), not
+            # through papermill's cwd=, which changes the folder of this whole process while the step runs:
+            # with steps in parallel threads, one step's return would move another's kernel elsewhere.
             pm.execute_notebook(str(plan.notebook), str(executed), parameters=params, kernel_name=KERNEL,
-                                cwd=str(paths.NOTEBOOKS), progress_bar=progress, log_output=log_output,
+                                resources={"metadata": {"path": str(paths.NOTEBOOKS)}},
+                                progress_bar=progress, log_output=log_output,
                                 request_save_on_cell_execute=False, config=config,
                                 kernel_manager_class=manager)
     except Exception as exc:  # papermill raises PapermillExecutionError for cell failures
