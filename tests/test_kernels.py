@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,3 +145,44 @@ def test_the_server_stops_when_the_process_that_started_it_is_gone(tmp_path):
         for proc in (parent, server):
             if proc.poll() is None:
                 proc.kill()
+
+
+
+async def _signals_sent(interrupt_a_long_cell: bool) -> tuple[list[int], str, type]:
+    """Start a kernel, optionally interrupt a long cell, shut it down: (signals the manager sent, the cell's
+    outcome, the client's type)."""
+    with kernel_sockets() as config:
+        km = kernels.kernel_manager_class()(kernel_name=pipeline_kernel(), config=config)
+        await km.start_kernel(cwd=str(paths.NOTEBOOKS), env=dict(os.environ))
+        sent, send = [], km.provisioner.send_signal
+
+        async def spy(signum):
+            sent.append(signum)
+            await send(signum)
+
+        km.provisioner.send_signal = spy
+        kc = km.client()
+        kc.start_channels()
+        outcome = ""
+        try:
+            await kc.wait_for_ready(timeout=120)
+            if interrupt_a_long_cell:
+                msg_id = kc.execute("import time\ntime.sleep(120)")
+                await asyncio.sleep(1.0)
+                await km.interrupt_kernel()
+                reply = await kc._async_recv_reply(msg_id, timeout=60)
+                outcome = reply["content"].get("ename", reply["content"]["status"])
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+        return sent, outcome, type(kc)
+
+
+def test_a_long_cell_is_interrupted_but_a_kernel_is_not_interrupted_when_it_is_shut_down(tmp_path):
+    with one_thread_kernels(), kernels.kernel_server():
+        at_shutdown, _, client_type = asyncio.run(_signals_sent(interrupt_a_long_cell=False))
+        on_request, outcome, _ = asyncio.run(_signals_sent(interrupt_a_long_cell=True))
+    assert signal.SIGINT not in at_shutdown, "shutting down does not interrupt the kernel first"
+    assert on_request.count(signal.SIGINT) == 1 and outcome == "KeyboardInterrupt", \
+        "an explicit interrupt (nbclient's cell timeout) still stops the cell"
+    assert client_type.__name__ == "ReadyClient" and client_type.__mro__[1].__name__ == "AsyncKernelClient"
