@@ -29,6 +29,7 @@ PROBE = ("import json, os, sys\n"
          "from threadpoolctl import threadpool_info\n"
          "print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(),\n"
          "  'warm': 'pandas' in sys.modules, 'marker': os.environ.get('JHW_TEST_MARKER'),\n"
+         "  'own': 'jeugdhulp_wijken.figures' in sys.modules,\n"
          "  'seen': 'left_behind' in globals(), 'argv0': os.path.basename(sys.argv[0]),\n"
          "  'blas': sorted({p['num_threads'] for p in threadpool_info()})}))\n"
          "left_behind = 1\n"
@@ -92,6 +93,7 @@ def test_each_kernel_is_a_new_forked_process_with_the_requested_folder_environme
     assert first["pid"] == pid1 != pid2 == second["pid"]
     assert first["ppid"] == second["ppid"] != os.getpid(), "the kernels are children of the server"
     assert first["warm"] and second["warm"], "the server imported pandas before the fork"
+    assert first["own"], "and the package's own modules, which leave the inline backend alone (below)"
     assert first["cwd"] == str(tmp_path) and second["cwd"] == str(paths.NOTEBOOKS)
     assert first["marker"] == "from-the-request"
     assert first["argv0"] == "ipykernel_launcher.py", "the kernel sees the ordinary launcher command"
@@ -124,6 +126,9 @@ def test_the_server_refuses_a_command_that_is_not_its_kernel_and_the_request_fal
                                       dict(os.environ), str(tmp_path)) is None
         assert kernels.request_kernel(["/not/the/interpreter", "-m", "ipykernel_launcher", "-f",
                                        str(tmp_path / "k.json")], dict(os.environ), str(tmp_path)) is None
+        cmd = [*kernels._kernel_interpreter(), "-m", "ipykernel_launcher", "-f", str(tmp_path / "k.json")]
+        other_code = {**os.environ, "PYTHONPATH": str(tmp_path / "another-checkout" / "src")}
+        assert kernels.request_kernel(cmd, other_code, str(tmp_path)) is None, "another checkout's kernel"
 
 
 def test_the_server_stops_when_the_process_that_started_it_is_gone(tmp_path):

@@ -13,12 +13,16 @@ through :func:`save_figure`, which
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND"):  # scripts and tests draw without a display
+    matplotlib.use("Agg")
+# In a Jupyter kernel (which chooses its backend through MPLBACKEND) importing this module changes
+# nothing, so the kernel server can import it ahead of the kernels; set_style() selects Agg there.
 import matplotlib.pyplot as plt  # noqa: E402
 
 from . import files, paths  # noqa: E402
@@ -37,7 +41,9 @@ SAVE_METADATA: dict[str, dict[str, str | None]] = {
 
 
 def set_style() -> None:
-    """The house style: a fixed font, size and hash salt, so SVG output is reproducible."""
+    """The house style: the Agg backend (figures are shown as their saved PNG, never drawn twice), a fixed
+    font, size and hash salt, so SVG output is reproducible."""
+    matplotlib.use("Agg")
     plt.rcdefaults()
     plt.rcParams.update({
         "figure.dpi": 100,

@@ -3,9 +3,9 @@
 Every notebook of a run still gets a new kernel process of its own, as a reader who opens it does:
 nothing one notebook sets (pandas options, warning filters, figures, variables) reaches the next.
 What is shared is only the work of importing: this server process imports the libraries the
-notebooks use (:data:`WARM_MODULES`), then forks one child per kernel. A child starts its IPython
-kernel exactly as ``python -m ipykernel_launcher -f <connection file>`` would, with the environment
-and working folder that jupyter_client asked for. Starting a kernel then costs milliseconds instead of
+notebooks use (:data:`WARM_MODULES`, then the package's own :data:`PACKAGE_MODULES`), then forks one
+child per kernel. A child starts its IPython kernel exactly as ``python -m ipykernel_launcher -f
+<connection file>`` would, with the environment and working folder that jupyter_client asked for. Starting a kernel then costs milliseconds instead of
 1 s for the interpreter and 1-5 s of imports per notebook.
 
 The server is started and stopped by the runner (:mod:`.pipeline.kernels`); it listens on a Unix
@@ -25,10 +25,8 @@ import signal
 import socket
 import sys
 
-#: The libraries a notebook's cells import, directly or inside the package's functions. Not the
-#: package's own modules (0.3 s together): ``jeugdhulp_wijken.figures`` selects matplotlib's Agg backend
-#: when it is imported, and a kernel must start with the backend a fresh kernel has. Not
-#: matplotlib_inline either: its backend hooks into IPython only when imported inside the running kernel.
+#: The libraries a notebook's cells import, directly or inside the package's functions. Not
+#: matplotlib_inline: its backend hooks into IPython only when imported inside the running kernel.
 #: A module missing here is imported by the kernel itself, as usual; only the time differs.
 WARM_MODULES = (
     "numpy", "pandas", "pyogrio", "shapely", "geopandas", "matplotlib", "matplotlib.pyplot", "seaborn",
@@ -39,6 +37,15 @@ WARM_MODULES = (
     "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
     "IPython.core.debugger", "IPython.core.oinspect", "IPython.core.completerlib",
     "IPython.extensions.storemagic", "sqlite3",
+)
+#: The package's own modules that the notebooks import, imported after :data:`WARM_MODULES`. Importing them
+#: changes no state a kernel would see (``jeugdhulp_wijken.figures`` leaves a kernel's backend alone).
+#: Served only to kernels with the server's PYTHONPATH, so that a kernel never runs another checkout's code.
+PACKAGE_MODULES = (
+    "jeugdhulp_wijken.lab", "jeugdhulp_wijken.catalog", "jeugdhulp_wijken.figures", "jeugdhulp_wijken.deviation",
+    "jeugdhulp_wijken.geometry", "jeugdhulp_wijken.maps", "jeugdhulp_wijken.overview", "jeugdhulp_wijken.regions",
+    "jeugdhulp_wijken.wijktable", "jeugdhulp_wijken.scp", "jeugdhulp_wijken.local_factors",
+    "jeugdhulp_wijken.report", "jeugdhulp_wijken.report.browser", "jeugdhulp_wijken.atlas",
 )
 #: The backend ipykernel gives matplotlib in every kernel; set before matplotlib is imported here.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -58,7 +65,7 @@ def kernel_prefix(cmd: list[str]) -> tuple[list[str], str] | None:
 def _warm_up() -> list[str]:
     """Import :data:`WARM_MODULES`; return the names that failed (the kernel imports those itself)."""
     failed = []
-    for name in WARM_MODULES:
+    for name in WARM_MODULES + PACKAGE_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the kernel will import it (and report the error) itself
@@ -135,6 +142,8 @@ def _handle(conn: socket.socket, listener: socket.socket, prefix: list[str]) -> 
                 raise ValueError(f"not a kernel command of this server ({' '.join(prefix)}): {request['cmd']}")
             env = {str(k): str(v) for k, v in request["env"].items()}
             cwd = str(request["cwd"])
+            if env.get("PYTHONPATH", "") != os.environ.get("PYTHONPATH", ""):
+                raise ValueError("the kernel's PYTHONPATH is not the server's: its modules may be other code")
         except (ValueError, KeyError, TypeError) as exc:
             stream.write(json.dumps({"error": str(exc)}).encode() + b"\n")
             return
