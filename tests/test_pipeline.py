@@ -520,3 +520,11 @@ def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_doe
     _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
     local_done = float((ctx.derived / "testland" / "local.txt").read_text())
     assert local_done < slow_end, "the regional step did not wait for the national step it does not read"
+
+
+def test_a_user_path_is_absolute_or_relative_to_the_repository_root_or_notebooks(tmp_path):
+    assert paths.user_path(tmp_path / "x.csv") == tmp_path / "x.csv"
+    assert paths.user_path("pipeline.yml") == paths.ROOT / "pipeline.yml"
+    assert paths.user_path("01_data_preparation.ipynb") == paths.NOTEBOOKS / "01_data_preparation.ipynb"
+    assert paths.user_path("../pipeline.yml") == paths.ROOT / "pipeline.yml", "as a notebook sees it"
+    assert paths.user_path("nowhere/x.csv") == paths.NOTEBOOKS / "nowhere" / "x.csv"

@@ -36,6 +36,19 @@ def default_mirror() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def user_path(value: str | os.PathLike) -> Path:
+    """A path a user gave (a file parameter, a factor file): absolute as given; a relative one is looked
+    up relative to the repository root, then to ``notebooks/`` (where the notebooks run), and one found
+    in neither is taken relative to ``notebooks/``."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (ROOT, NOTEBOOKS):
+        if (base / p).exists():
+            return (base / p).resolve()
+    return (NOTEBOOKS / p).resolve()
+
+
 def artefact(directory: str | os.PathLike, name: str, synthetic: bool = False) -> Path:
     """Path of an artefact ``name`` in ``directory``.
 

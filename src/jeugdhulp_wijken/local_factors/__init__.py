@@ -51,7 +51,7 @@ from .robustness import (FRAGILE, NOT_SIGNIFICANT, ROBUST, classify, correlation
                          influence_table, loo_pearson, regression_influence)
 from .sources import (KWB_FACTORS, KWB_LIVE_PATH, KWB_SOURCE, KWB_TABLE_ID, add_precision, collect_factors,
                       find_kwb_table, geometry_vintage, kwb_to_factors, load_geometry, load_results,
-                      read_kwb_table, region_label, region_wijken, resolve_user_path, results_from_wijk_table)
+                      read_kwb_table, region_label, region_wijken, results_from_wijk_table)
 from .spatial import morans_i, polygonal, spatial_weights
 from .stats import (PRECISION, adjust_pvalues, bh_significant, correlations, explained_variance, fit_ols, logo_cv,
                     partial_regression_data, pearson, regressions, residual_after, vif)

@@ -152,19 +152,6 @@ def kwb_to_factors(table: pd.DataFrame, *, year: int = 2017, source: str = KWB_S
 
 # --------------------------------------------------------------------------- factor inputs
 
-def resolve_user_path(p: str | Path) -> Path:
-    """A user-given path: as given (absolute or relative to the working directory), else relative to
-    the repository root, else relative to ``notebooks/`` (where the notebooks run)."""
-    p = Path(p).expanduser()
-    if p.is_absolute() or p.exists():
-        return p.resolve()
-    for base in (paths.ROOT, paths.NOTEBOOKS):
-        alt = base / p
-        if alt.exists():
-            return alt.resolve()
-    return p
-
-
 def collect_factors(input_dir: str | Path, *, raw_dir: str | Path | None = None,
                     factor_files: Sequence[str | Path] = (), synthetic: bool = False,
                     use_public: bool = True, use_kwb: bool = True) -> FactorSet:
@@ -200,7 +187,7 @@ def collect_factors(input_dir: str | Path, *, raw_dir: str | Path | None = None,
                          "distances and registered crime (home thefts, vandalism, violence) are therefore NOT "
                          "analysed in this run.")
     for f in factor_files:
-        p = resolve_user_path(f)
+        p = paths.user_path(f)
         parts.append(read_factor_file(p))
         meta = parts[-1][1]
         flag = " FICTIONAL (demonstration only)" if meta.fictional else ""

@@ -25,11 +25,11 @@ from .execute import execute_step, executed_notebook
 from .params import notebook_parameters, parse_param, parse_regions
 from .plan import Context, RunPlan, StepPlan, plan_run
 from .runner import THREAD_VARIABLES, package_versions, prepare_data, resolve_regions, run
-from .schema import SCHEMA, check_value, resolve_user_path
+from .schema import SCHEMA, check_value
 from .spec import PipelineError, Spec, Stage, Step, StepFailed, load_spec
 
 __all__ = ["KERNEL", "SCHEMA", "THREAD_VARIABLES", "Context", "PipelineError", "RunPlan", "Spec",
            "Stage", "Step", "StepFailed", "StepPlan", "build_parser", "cache_key", "check_value", "execute_step",
            "executed_notebook", "is_cached", "load_spec", "main", "notebook_parameters", "package_source_hash",
            "package_versions", "parse_param", "parse_regions", "plan_run", "prepare_data", "resolve_regions",
-           "resolve_user_path", "run", "sha256_tree"]
+           "run", "sha256_tree"]

@@ -103,17 +103,6 @@ SCHEMA: dict[str, Param] = {
 _TYPES = {"str": str, "bool": bool}
 
 
-def resolve_user_path(value: str | os.PathLike) -> Path:
-    """A user path: absolute, relative to the repository root, or relative to ``notebooks/``."""
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return p
-    for base in (paths.ROOT, paths.NOTEBOOKS):
-        if (base / p).exists():
-            return (base / p).resolve()
-    return (paths.NOTEBOOKS / p).resolve()
-
-
 def _bad(name: str, value: Any, allowed: str) -> PipelineError:
     return PipelineError(f"Parameter {name}={value!r} is not allowed: {allowed}. "
                          f"Change it with --param {name}=... (see jhw-reproduce --list).")
@@ -158,7 +147,7 @@ def check_value(name: str, value: Any) -> Any:
             raise _bad(name, value, f"expected a {'folder' if k == 'dir' else 'file'} path ({spec.help})")
         if spec is _DIR or not spec.must_exist:
             return str(value)
-        p = resolve_user_path(value)
+        p = paths.user_path(value)
         exists = p.is_dir() if k == "dir" else p.is_file()
         if not exists:
             raise _bad(name, value, f"no such {'folder' if k == 'dir' else 'file'} ({p}); give a path relative to "
@@ -172,7 +161,7 @@ def check_value(name: str, value: Any) -> Any:
         for i, item in enumerate(value):
             if not isinstance(item, (str, os.PathLike)) or not str(item).strip():
                 raise _bad(f"{name}[{i}]", item, "expected a file path")
-            p = resolve_user_path(item)
+            p = paths.user_path(item)
             if not p.is_file():
                 raise _bad(f"{name}[{i}]", item, f"no such file ({p}); give a path relative to the repository "
                            "root or to notebooks/, or an absolute path")
@@ -198,6 +187,6 @@ def user_files(name: str, value: Any) -> list[Path]:
             if spec.kind == "factor_files":
                 out.append(Path(v).with_suffix(".yml"))
         return out
-    if spec.kind == "str" and isinstance(value, str) and resolve_user_path(value).is_file():
-        return [resolve_user_path(value)]
+    if spec.kind == "str" and isinstance(value, str) and paths.user_path(value).is_file():
+        return [paths.user_path(value)]
     return []
