@@ -54,7 +54,8 @@ def main() -> int:
     run(str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL,
         "--display-name", "Python (jeugdhulp-wijken)")
     # deduce's name lists ship in its wheel; build its lookup cache now rather than on first use
-    run(str(py), "-m", "jeugdhulp_wijken.qualitative.dutch_lists")
+    run(str(py), "-c", "from jeugdhulp_wijken.qualitative.dutch_lists import build_trimmed_lookup; "
+        "print(f'deduce lookup folder ready: {build_trimmed_lookup()}')")
     STAMP.write_text(stamp() + "\n")
     print(f"Environment ready: {VENV} (kernel '{KERNEL}').")
     return 0

@@ -192,7 +192,3 @@ def phrase_spans(text: str, kind: str, *, max_tokens: int = 7, min_tokens: int =
 def is_known(word: str, lists: Iterable[str]) -> bool:
     w = word.casefold()
     return any(w in word_set(rel) for rel in lists)
-
-
-if __name__ == "__main__":  # ``python -m jeugdhulp_wijken.qualitative.dutch_lists``: build the cache now
-    print(f"deduce lookup folder ready: {build_trimmed_lookup()}")
