@@ -5,8 +5,8 @@ nothing one notebook sets (pandas options, warning filters, figures, variables) 
 What is shared is only the work of importing: this server process imports the libraries the
 notebooks use (:data:`WARM_MODULES`, then the package's own :data:`PACKAGE_MODULES`), then forks one
 child per kernel. A child starts its IPython kernel exactly as ``python -m ipykernel_launcher -f
-<connection file>`` would, with the environment and working folder that jupyter_client asked for. Starting a kernel then costs milliseconds instead of
-1 s for the interpreter and 1-5 s of imports per notebook.
+<connection file>`` would, with the environment and working folder that jupyter_client asked for.
+Starting a kernel then costs milliseconds instead of 1 s for the interpreter and 1-5 s of imports.
 
 The server is started and stopped by the runner (:mod:`.pipeline.kernels`); it listens on a Unix
 socket in a private folder and stops by itself when the process that started it is gone. This

@@ -1,10 +1,10 @@
 """The content-hash cache: a step is skipped when nothing it reads has changed.
 
 A step's key covers its notebook, its parameters, the package source, the software environment
-(Python and the version of every installed distribution: a new matplotlib redraws the figures), the sha256 of every
-declared input, of every optional input (present or absent: adding the live CBS table reruns
-the steps that read it), of every user file its parameters name (with a factor file's sidecar),
-and the list of its outputs. The record of the last successful run is kept beside the outputs
+(Python and the version of every installed distribution: a new matplotlib redraws the figures),
+the sha256 of every declared input, of every optional input (present or absent: adding the live
+CBS table reruns the steps that read it), of every user file its parameters name (with a factor
+file's sidecar), and the list of its outputs. The record of the last successful run is kept beside the outputs
 (``.jhw_cache/<step>.json``); it holds the key and the sha256 of every output, so an output that
 was edited or deleted by hand makes the step run again.
 """
