@@ -137,33 +137,6 @@ def test_run_writes_outputs_and_a_repo_relative_manifest_and_serves_the_second_r
     assert statuses(forced) == [("two", "testland", "ran")]
 
 
-def test_parallel_steps_run_in_notebooks_and_never_move_the_runner_process(tmp_path, monkeypatch):
-    """Each kernel is told its folder: the runner's own working folder is never changed, so a step that
-    ends cannot move the kernel of a step that is starting in another thread."""
-    (tmp_path / "nb").mkdir()
-    for name in ("a", "b", "c"):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
-                      "import os, time\nfrom pathlib import Path\ntime.sleep(0.5)\n"
-                      "Path(output_dir, 'cwd.txt').write_text(os.getcwd())\n",
-                      'output_dir = "out"\n')
-    steps = [{"name": n, "notebook": f"nb/{n}.ipynb", "stage": stage, "outputs": ["cwd.txt"]}
-             for n, stage in (("a", "national"), ("b", "first"), ("c", "second"))]
-    spec, ctx = spec_in(tmp_path, {"defaults": {}, "steps": steps,
-                                   "stages": {"national": {"derived": "{derived}/a"},
-                                              "first": {"derived": "{derived}/b"},
-                                              "second": {"derived": "{derived}/c"}}})
-    import os as os_module
-
-    moves = []  # papermill's file handler "moves" to the folder it is in while it reads and writes
-    monkeypatch.setattr(os_module, "chdir", lambda path: moves.append(str(path)))
-    before = os_module.getcwd()
-    manifest = run_tiny(spec, ctx, jobs=2)
-    assert [s["status"] for s in manifest["steps"]] == ["ran"] * 3
-    assert set(moves) <= {before}, "the runner never changes its working folder"
-    for n in "abc":
-        assert (ctx.derived / n / "cwd.txt").read_text() == str(paths.NOTEBOOKS)
-
-
 def test_regions_run_in_parallel_workers_and_share_the_national_stage(tiny):
     spec, ctx = tiny
     first = run_tiny(spec, ctx, regions=["Alpha", "Beta"], jobs=2)
@@ -445,7 +418,8 @@ def side_by_side(tmp_path, monkeypatch):
     (tmp_path / "nb").mkdir()
     body = ("import os, time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep(2)\n"
             "assert not fail, 'deliberately broken'\n"
-            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}} {{os.environ[\"OMP_NUM_THREADS\"]}}')\n")
+            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}} {{os.environ[\"OMP_NUM_THREADS\"]}}'\n"
+            "                                       f'\\n{{os.getcwd()}}')\n")
     for name in ("a", "b"):
         make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(name=name), 'output_dir = "out"\nfail = False\n')
     make_notebook(tmp_path / "nb" / "c.ipynb",
@@ -467,10 +441,25 @@ def test_independent_steps_run_side_by_side_with_one_blas_thread_each(side_by_si
     manifest = run_tiny(spec, ctx, jobs=2)
     assert statuses(manifest) == [("a", None, "ran"), ("b", None, "ran"), ("c", "testland", "ran")]
     (a0, a1, a_threads), (b0, b1, b_threads) = [
-        (ctx.derived / "national" / f"{n}.txt").read_text().split() for n in ("a", "b")]
+        (ctx.derived / "national" / f"{n}.txt").read_text().splitlines()[0].split() for n in ("a", "b")]
     assert float(a0) < float(b1) and float(b0) < float(a1), "a and b must overlap in time"
     assert a_threads == b_threads == "1"
     assert (ctx.derived / "testland" / "c.txt").read_text() == "['a.txt', 'b.txt']"
+
+
+def test_steps_side_by_side_run_in_notebooks_and_never_move_the_runner_process(side_by_side, monkeypatch):
+    """Each kernel is told its folder: the runner's own working folder is never changed, so a step that
+    ends cannot move the kernel of a step that is starting in another thread."""
+    import os
+
+    spec, ctx = side_by_side
+    moves = []  # papermill's file handler "moves" to the folder it is in while it reads and writes
+    monkeypatch.setattr(os, "chdir", lambda path: moves.append(str(path)))
+    before = os.getcwd()
+    assert [s["status"] for s in run_tiny(spec, ctx, jobs=2)["steps"]] == ["ran"] * 3
+    assert set(moves) <= {before}, "the runner never changes its working folder"
+    for n in ("a", "b"):
+        assert (ctx.derived / "national" / f"{n}.txt").read_text().splitlines()[1] == str(paths.NOTEBOOKS)
 
 
 def test_a_failing_step_beside_another_lets_that_one_finish_and_then_stops_the_run(side_by_side):
