@@ -511,6 +511,40 @@ def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_doe
     assert local_done < slow_end, "the regional step did not wait for the national step it does not read"
 
 
+def test_with_several_regions_their_steps_start_beside_the_national_steps_they_do_not_read(tmp_path):
+    """The regions' workers start a region's first steps once the national steps they read are done, beside
+    a national step that is still running; a regional step that reads that one waits for it."""
+    (tmp_path / "nb").mkdir()
+    stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
+             "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
+    make_notebook(tmp_path / "nb" / "quick.ipynb", stamp.format(sleep=0, name="quick"), 'output_dir = "out"\n')
+    make_notebook(tmp_path / "nb" / "slow.ipynb", stamp.format(sleep=10, name="slow"), 'output_dir = "out"\n')
+    for name, reads in (("early", "quick"), ("late", "slow")):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
+                      f"import time\nfrom pathlib import Path\nassert Path(national_dir, '{reads}.txt').is_file()\n"
+                      f"Path(output_dir, '{name}.txt').write_text(str(time.time()))\n",
+                      'national_dir = "in"\noutput_dir = "out"\n')
+    spec = {
+        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
+        "steps": [
+            {"name": "quick", "notebook": "nb/quick.ipynb", "stage": "national", "inputs": [], "outputs": ["quick.txt"]},
+            {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
+            {"name": "early", "notebook": "nb/early.ipynb", "stage": "regional",
+             "inputs": ["national:quick.txt"], "outputs": ["early.txt"]},
+            {"name": "late", "notebook": "nb/late.ipynb", "stage": "regional",
+             "inputs": ["national:slow.txt"], "outputs": ["late.txt"]}]}
+    test_spec, ctx = spec_in(tmp_path, spec)
+    manifest = run_tiny(test_spec, ctx, regions=["Alpha", "Beta"], jobs=2, edition=False)
+    assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"),
+                                  ("early", "alpha", "ran"), ("late", "alpha", "ran"),
+                                  ("early", "beta", "ran"), ("late", "beta", "ran")]
+    _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
+    early = [float((ctx.derived / r / "early.txt").read_text()) for r in ("alpha", "beta")]
+    late = [float((ctx.derived / r / "late.txt").read_text()) for r in ("alpha", "beta")]
+    assert min(early) < slow_end, "no region started beside the national step it does not read"
+    assert min(late) > slow_end, "a regional step ran before the national step it reads"
+
+
 def test_a_user_path_is_absolute_or_relative_to_the_repository_root_or_notebooks(tmp_path):
     assert paths.user_path(tmp_path / "x.csv") == tmp_path / "x.csv"
     assert paths.user_path("pipeline.yml") == paths.ROOT / "pipeline.yml"

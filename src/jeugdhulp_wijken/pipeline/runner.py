@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -221,9 +221,10 @@ def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, s
 
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
                 force: bool, edition: dict[str, Any] | None = None) -> tuple[list[dict], str | None]:
-    """Worker: run the steps of one region, then render its teaching-edition pages (``edition``: the
-    arguments of :func:`.edition.build_region`, or None); returns (manifest entries, error message or None).
-    An edition page that cannot be made here is left to the run's final edition build, which reports it."""
+    """Worker: run steps of one region in order, then, if ``edition`` is given (the arguments of
+    :func:`.edition.build_region`), render the region's teaching-edition pages; returns (manifest entries,
+    error message or None). An edition page that cannot be made here is left to the run's final edition
+    build, which reports it."""
     entries: list[dict] = []
     try:
         run_steps(plans, ctx, run_dir, run_id, source_hash, entries, width=1, force=force, progress=False,
@@ -240,11 +241,177 @@ def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str,
     return entries, None
 
 
+def _warm_worker() -> None:
+    """Worker: import papermill and load nbconvert before the worker's first region."""
+    from .execute import _papermill
+
+    _papermill()
+    edition_warm_up()
+
+
+def _shared_pages(ctx: Context, edition: dict[str, Any]) -> None:
+    """The teaching-edition pages of the shared steps, rendered while the regions run; a page that cannot be
+    made here is left to the run's final edition build, which reports it."""
+    from .edition import build_shared
+
+    try:
+        build_shared(ctx=ctx, **edition)
+    except PipelineError:
+        pass
+
+
+def _largest_first(ctx: Context, values: dict[str, Any]) -> list[str]:
+    """Region slugs, the regions with the most gemeenten first, so that a run of many regions ends on small
+    ones instead of leaving one worker busy with a large region while the other waits. Plan order when
+    the gemeente table cannot be read (a test pipeline's made-up regions)."""
+    from .. import regions
+
+    try:
+        table = regions.load_gemeente_regions(ctx.raw)
+        size = {slug: len(regions.resolve_region(value, table).gemeente_codes) for slug, value in values.items()}
+    except (OSError, ValueError, KeyError, regions.RegionDataError):
+        return list(values)
+    return sorted(values, key=lambda slug: -size[slug])
+
+
 def _region_line(i: int, n: int, slug: str, entries: list[dict], seconds: float, error: str | None) -> str:
     ran = sum(e.get("status") == "ran" for e in entries)
     cached = sum(e.get("status") == "cached" for e in entries)
     state = "FAILED" if error else "done"
-    return f"[region {i}/{n}] {slug}: {state} in {seconds:.1f} s ({ran} ran, {cached} from cache)"
+    return f"[region {i}/{n}] {slug}: {state} after {seconds:.1f} s ({ran} ran, {cached} from cache)"
+
+
+class _Schedule:
+    """What runs next, when a run has several regions: the shared steps and the regions share ``jobs``
+    slots. A shared step goes first once the steps it reads are done; then the rest of a started region,
+    then a new region, each as far as the shared steps it reads are done; last, a worker's imports. So
+    the regions' maps and local factors start as soon as the model is fitted, beside the national
+    local-factor analysis, and a region's report follows once that analysis is done."""
+
+    def __init__(self, national: list[StepPlan], regions: dict[str, list[StepPlan]], jobs: int, *,
+                 order: list[str] | None = None, pages: bool = False):
+        self.national, self.jobs = national, jobs
+        self.nat_deps = step_dependencies(national)
+        self.regions = {slug: regions[slug] for slug in (order or regions) if regions[slug]}
+        self.pages = pages  # the shared teaching-edition pages are still to render, once the shared steps are done
+        n = len(national)
+        self.reg_deps = {slug: [d & set(range(n)) for d in step_dependencies(national + plans)[n:]]
+                         for slug, plans in self.regions.items()}
+        self.nat_started: set[int] = set()
+        self.nat_done: set[int] = set()
+        self.next_step = {slug: 0 for slug in self.regions}
+        self.busy: set[str] = set()
+        self.warm_ups = min(jobs, len(self.regions))
+
+    def ready_count(self, slug: str) -> int:
+        """How many of the region's next steps can run now (the shared steps they read are done)."""
+        plans, k = self.regions[slug], self.next_step[slug]
+        end = k
+        while end < len(plans) and self.reg_deps[slug][end] <= self.nat_done:
+            end += 1
+        return end - k
+
+    def next_task(self) -> tuple | None:
+        for i in range(len(self.national)):
+            if i not in self.nat_started and self.nat_deps[i] <= self.nat_done:
+                self.nat_started.add(i)
+                return ("national", i)
+        if self.pages and len(self.nat_done) == len(self.national):
+            self.pages = False
+            return ("pages",)
+        waiting = [s for s in self.regions if s not in self.busy and self.next_step[s] < len(self.regions[s])]
+        for slug in sorted(waiting, key=lambda s: self.next_step[s] == 0):  # started regions first
+            count = self.ready_count(slug)
+            if count:
+                k = self.next_step[slug]
+                self.busy.add(slug)
+                return ("region", slug, k, k + count)
+        if self.warm_ups and waiting:
+            self.warm_ups -= 1
+            return ("warm",)
+        return None
+
+    def region_ran(self, slug: str, end: int, failed: bool) -> bool:
+        """Record a region task's end; True when the region is finished (all its steps, or a failure)."""
+        self.busy.discard(slug)
+        self.next_step[slug] = len(self.regions[slug]) if failed else end
+        return self.next_step[slug] == len(self.regions[slug])
+
+
+def _run_stages(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, manifest: dict, *,
+                jobs: int, opts: dict[str, Any], edition: dict[str, Any] | None) -> None:
+    """Several regions: the shared steps in threads of this process and the regions in worker processes
+    (each with one BLAS/OpenMP thread), ``jobs`` at a time in all (:class:`_Schedule`), a progress line per
+    region. The first failure of a shared step stops new work and is raised once the running work has
+    ended; a failed region does not stop the others and is reported at the end."""
+    import multiprocessing
+
+    sched = _Schedule(plan.before, plan.regions, jobs, order=_largest_first(ctx, plan.region_values),
+                      pages=edition is not None)
+    n = len(sched.regions)
+    print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
+    nat_entries: list[list[dict]] = [[] for _ in plan.before]
+    reg_entries: dict[str, list[dict]] = {slug: [] for slug in sched.regions}
+    failures: list[str] = []
+    error: BaseException | None = None
+    finished_regions = 0
+    started = time.perf_counter()
+    running: dict[Any, tuple] = {}
+    # spawned inside run()'s one_thread_kernels() and kernel_server(): the workers inherit one BLAS thread
+    # and the server's address, so their kernels are forked from the run's one server
+    with ThreadPoolExecutor(max_workers=jobs) as threads, \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as workers:
+        try:
+            while True:
+                while error is None and len(running) < jobs and (task := sched.next_task()) is not None:
+                    if task[0] == "national":
+                        fut = threads.submit(run_step, plan.before[task[1]], ctx, run_dir, run_id, source_hash,
+                                             nat_entries[task[1]], **{**opts, "progress": False})
+                    elif task[0] == "region":
+                        slug, k, end = task[1:]
+                        last = end == len(sched.regions[slug])
+                        fut = workers.submit(_run_region, sched.regions[slug][k:end], ctx, run_dir, run_id,
+                                             source_hash, opts["force"],
+                                             {**edition, "slug": slug, "value": plan.region_values[slug]}
+                                             if edition is not None and last else None)
+                    elif task[0] == "pages":
+                        fut = threads.submit(_shared_pages, ctx, edition)
+                    else:
+                        fut = workers.submit(_warm_worker)
+                    running[fut] = task
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BaseException as exc:  # noqa: BLE001 - raised below, after the running work ends
+                        error = error or exc
+                        continue
+                    if task[0] == "national":
+                        sched.nat_done.add(task[1])
+                    elif task[0] == "region":
+                        slug, entries, message = task[1], *result
+                        reg_entries[slug].extend(entries)
+                        if sched.region_ran(slug, task[3], failed=message is not None):
+                            finished_regions += 1
+                            print(_region_line(finished_regions, n, slug, reg_entries[slug],
+                                               time.perf_counter() - started, message), flush=True)
+                        if message:
+                            failures.append(f"{slug}: {message}")
+        except KeyboardInterrupt:
+            workers.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            for entries in nat_entries:
+                manifest["steps"].extend(entries)
+            for slug in plan.regions:
+                manifest["steps"].extend(reg_entries.get(slug, []))
+    if error is not None:
+        raise error
+    if failures:
+        raise StepFailed(f"{len(failures)} of {n} regions failed:\n" + "\n".join(failures))
 
 
 # --------------------------------------------------------------------------- the run
@@ -303,10 +470,11 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         if len(regional) == 1:  # one region: its steps start as soon as the national steps they read are done
             run_steps(plan.before + regional[0], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
                       **opts)
-        else:
+        elif not regional:
             run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
-            _run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, force=force,
-                         edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
+        else:
+            _run_stages(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, opts=opts,
+                        edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
         for p in plan.after:
             run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
@@ -332,39 +500,3 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
           f"manifest {ctx.rel(run_dir / 'manifest.json')}", flush=True)
     return manifest
 
-
-def _run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str,
-                 manifest: dict, *, force: bool, jobs: int, edition: dict[str, Any] | None = None) -> None:
-    """Several regions: each in a worker process (``jobs`` of them), a progress line per region."""
-    items = list(plan.regions.items())
-    if not items or not items[0][1]:
-        return
-    n = len(items)
-    jobs = max(1, min(jobs, n))
-    print(f"{n} regions on {jobs} worker(s), one BLAS/OpenMP thread each", flush=True)
-    import multiprocessing
-
-    failures: list[str] = []
-    done = 0
-    # spawned inside run()'s one_thread_kernels() and kernel_server(): the workers inherit one BLAS thread
-    # and the server's address, so their kernels are forked from the run's one server
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        started = time.perf_counter()
-        futures = {pool.submit(_run_region, plans, ctx, run_dir, run_id, source_hash, force,
-                               None if edition is None else {**edition, "slug": slug,
-                                                             "value": plan.region_values[slug]}): slug
-                   for slug, plans in items}
-        try:
-            for fut in as_completed(futures):
-                slug = futures[fut]
-                entries, error = fut.result()
-                done += 1
-                manifest["steps"].extend(entries)
-                print(_region_line(done, n, slug, entries, time.perf_counter() - started, error), flush=True)
-                if error:
-                    failures.append(f"{slug}: {error}")
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    if failures:
-        raise StepFailed(f"{len(failures)} of {n} regions failed:\n" + "\n".join(failures))
