@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "'all' (every jeugdzorgregio, "
                    "the study area and NL), or gemeente codes joined with '+' (GM0518+GM0503).")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="Regions in parallel (default: the number of cores); each worker uses one BLAS thread.")
+                   help="Steps and regions at a time (default: the number of cores): independent steps in "
+                        "threads, several regions in worker processes; every kernel uses one BLAS thread.")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="Override a notebook parameter (repeatable); the value is read as YAML.")
     p.add_argument("--only", action="append", metavar="STEP", help="Run only this step (repeatable).")
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             _list_regions(ctx, args.mirror, not args.offline)
             return 0
         if args.jobs is not None and args.jobs < 1:
-            raise PipelineError(f"--jobs {args.jobs}: give a number of worker processes of at least 1.")
+            raise PipelineError(f"--jobs {args.jobs}: give a number of at least 1 (steps and regions at a time).")
         overrides = dict(parse_param(p) for p in args.param)
         regions = parse_regions(args.region) if args.region else None
         if args.verbose:

@@ -295,12 +295,31 @@ def _glossary(renderer: _Renderer, target: Path, nav: list[dict], labels: dict, 
     files.write_json(folder / RECORD, record)
 
 
+@functools.lru_cache(maxsize=1)
+def _index_environment():
+    """The Jinja environment of the index pages, made once per process (it reloads a changed template)."""
+    from jinja2 import Environment, FileSystemLoader
+
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _title_of(path: str, mtime_ns: int, size: int) -> str:
+    import nbformat
+
+    return notebook_title(nbformat.read(path, as_version=4))
+
+
+def _title_of_file(path: Path) -> str:
+    """A notebook's title, read once per version of the file (an index lists the same notebooks for every
+    region, and a page of the edition has the title of the committed notebook it was executed from)."""
+    st = Path(path).stat()
+    return _title_of(str(path), st.st_mtime_ns, st.st_size)
+
+
 def _write_index(index: Path, page_list: list[Page], labels: dict, lang: str, ctx: Context, glossary: Path,
                  extra: list[tuple[str, Path]], title: str, *, shared_index: Path | None = None,
                  region_label: str = "", regions: list[dict] = ()) -> Path:
-    import nbformat
-    from jinja2 import Environment, FileSystemLoader
-
     sections: list[dict] = []          # consecutive shared or regional steps, in pipeline order
     for p in page_list:
         seen_region = any(q.region for q in page_list[:page_list.index(p)])
@@ -309,8 +328,8 @@ def _write_index(index: Path, page_list: list[Page], labels: dict, lang: str, ct
         if not sections or sections[-1]["title"] != name:
             sections.append({"title": name, "rows": []})
         committed = ctx.root / p.step.notebook
-        nb_for_title = p.source if p.source is not None else (committed if committed.is_file() else None)
-        title_of = notebook_title(nbformat.read(nb_for_title, as_version=4)) if nb_for_title else ""
+        nb_for_title = committed if committed.is_file() else p.source
+        title_of = _title_of_file(nb_for_title) if nb_for_title else ""
         command = "jhw-reproduce" + (" --synthetic" if ctx.synthetic else "") + (
             f" --region {region_label}" if p.region else "") + f" --only {p.step.name}"
         sections[-1]["rows"].append({
@@ -321,8 +340,7 @@ def _write_index(index: Path, page_list: list[Page], labels: dict, lang: str, ct
     if shared_index is not None:
         nav.insert(0, {"text": labels["shared_index"], "href": _href(shared_index, index)})
     nav += [{"text": t, "href": _href(p, index)} for t, p in extra]
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True)
-    text = env.get_template("index.html.j2").render(
+    text = _index_environment().get_template("index.html.j2").render(
         lang=lang, title=title, nav=nav, synthetic=ctx.synthetic, regions=list(regions),
         sections=sections,
         labels=labels)
