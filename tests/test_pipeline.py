@@ -545,6 +545,62 @@ def test_with_several_regions_their_steps_start_beside_the_national_steps_they_d
     assert min(late) > slow_end, "a regional step ran before the national step it reads"
 
 
+def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_first_and_reports_last():
+    from jeugdhulp_wijken.pipeline.runner import _Schedule
+
+    spec = pipeline.load_spec()
+    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ01", "NL", "JZ02"])
+    names = [p.step.name for p in plan.before]
+    sched = _Schedule(plan.before, plan.regions, 2, pages=True, sizes=lambda: {"jz01": 5, "nl": 100, "jz02": 7})
+
+    def national(name):
+        sched.nat_done.add(names.index(name))
+
+    assert sched.next_task() == ("national", names.index("data_preparation"))
+    assert sched.next_task() == ("national", names.index("qualitative_coding"))
+    assert sched.next_task() == ("warm",), "nothing else can run yet: a worker imports its libraries"
+    national("data_preparation")
+    assert sched.next_task() == ("national", names.index("scp_model"))
+    assert sched.next_task() == ("warm",)
+    assert sched.next_task() is None
+    national("scp_model")
+    assert sched.next_task() == ("national", names.index("local_factors_nl"))
+    # the regions' maps and local factors, largest region first, before the national local factors are done
+    assert sched.next_task() == ("region", "nl", 0, 2)
+    assert sched.next_task() == ("region", "jz02", 0, 2)
+    assert not sched.region_ran("nl", 2, failed=False)
+    national("local_factors_nl")
+    national("qualitative_coding")
+    assert sched.next_task() == ("pages",), "the shared pages once the shared steps are done"
+    assert sched.next_task() == ("region", "nl", 2, 3), "a started region's report before a new region"
+    assert sched.next_task() == ("region", "jz01", 0, 3)
+    assert sched.region_ran("nl", 3, failed=False)
+    assert sched.region_ran("jz01", 0, failed=True), "a failed region is finished"
+    assert sched.next_task() is None, "jz02 is still running its first steps"
+    assert not sched.region_ran("jz02", 2, failed=False)
+    assert sched.next_task() == ("region", "jz02", 2, 3)
+
+
+def test_region_sizes_count_wijken_once_the_wijk_table_exists_and_gemeenten_before(tmp_path):
+    import pandas as pd
+
+    from jeugdhulp_wijken import catalog, synthetic
+    from jeugdhulp_wijken.pipeline.runner import _region_sizes
+
+    ctx = pipeline.Context.make(True, derived=tmp_path / "d", figures=tmp_path / "f", runs=tmp_path / "r",
+                                raw=tmp_path / "raw")
+    synthetic.generate(ctx.raw)
+    plan = pipeline.plan_run(pipeline.load_spec(), ctx, regions=["JZ01", "JZ02", "NL"])
+    values = plan.region_values
+    assert _region_sizes(ctx, plan.before, values) == {"jz01": 6, "jz02": 6, "nl": 24}, "gemeenten per region"
+    data = next(p for p in plan.before if p.step.name == "data_preparation")
+    table = pd.DataFrame({"wijk_code": ["WK1", "WK2", "WK3"], "gemeente_code": ["GM9001", "GM9001", "GM9007"]})
+    catalog.write(table, "wijk_table_nl", data.output_dir, True)
+    assert _region_sizes(ctx, plan.before, values) == {"jz01": 2, "jz02": 1, "nl": 3}, "wijken per region"
+    missing = ctx.raw.parent / "elsewhere"
+    assert _region_sizes(pipeline.Context.make(True, raw=missing), plan.before, values) == {}, "plan order"
+
+
 def test_a_user_path_is_absolute_or_relative_to_the_repository_root_or_notebooks(tmp_path):
     assert paths.user_path(tmp_path / "x.csv") == tmp_path / "x.csv"
     assert paths.user_path("pipeline.yml") == paths.ROOT / "pipeline.yml"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import files, paths
 from . import cache
@@ -260,18 +260,24 @@ def _shared_pages(ctx: Context, edition: dict[str, Any]) -> None:
         pass
 
 
-def _largest_first(ctx: Context, values: dict[str, Any]) -> list[str]:
-    """Region slugs, the regions with the most gemeenten first, so that a run of many regions ends on small
-    ones instead of leaving one worker busy with a large region while the other waits. Plan order when
-    the gemeente table cannot be read (a test pipeline's made-up regions)."""
-    from .. import regions
+def _region_sizes(ctx: Context, national: list[StepPlan], values: dict[str, Any]) -> dict[str, int]:
+    """The size of each region, to start the largest first ("longest job first"), so that a run of many
+    regions ends on small ones instead of leaving one worker busy with a large region while the others
+    wait: its wijken in the national wijk table once that exists, else its gemeenten; empty when the
+    gemeente table cannot be read (a test pipeline's made-up regions: plan order)."""
+    from .. import catalog, regions
 
     try:
         table = regions.load_gemeente_regions(ctx.raw)
-        size = {slug: len(regions.resolve_region(value, table).gemeente_codes) for slug, value in values.items()}
+        members = {slug: regions.resolve_region(value, table).gemeente_codes for slug, value in values.items()}
     except (OSError, ValueError, KeyError, regions.RegionDataError):
-        return list(values)
-    return sorted(values, key=lambda slug: -size[slug])
+        return {}
+    wijken = next((catalog.path("wijk_table_nl", p.output_dir, ctx.synthetic) for p in national
+                   if "wijk_table_nl" in p.step.outputs), None)
+    if wijken is not None and wijken.is_file():
+        per_gemeente = catalog.read("wijk_table_nl", wijken.parent, ctx.synthetic)["gemeente_code"].value_counts()
+        return {slug: int(per_gemeente.reindex(list(codes)).fillna(0).sum()) for slug, codes in members.items()}
+    return {slug: len(codes) for slug, codes in members.items()}
 
 
 def _region_line(i: int, n: int, slug: str, entries: list[dict], seconds: float, error: str | None) -> str:
@@ -289,10 +295,11 @@ class _Schedule:
     local-factor analysis, and a region's report follows once that analysis is done."""
 
     def __init__(self, national: list[StepPlan], regions: dict[str, list[StepPlan]], jobs: int, *,
-                 order: list[str] | None = None, pages: bool = False):
+                 sizes: Callable[[], dict[str, int]] = dict, pages: bool = False):
         self.national, self.jobs = national, jobs
         self.nat_deps = step_dependencies(national)
-        self.regions = {slug: regions[slug] for slug in (order or regions) if regions[slug]}
+        self.regions = {slug: plans for slug, plans in regions.items() if plans}
+        self.sizes, self.size = sizes, None  # region sizes, asked for when the first region starts
         self.pages = pages  # the shared teaching-edition pages are still to render, once the shared steps are done
         n = len(national)
         self.reg_deps = {slug: [d & set(range(n)) for d in step_dependencies(national + plans)[n:]]
@@ -320,7 +327,10 @@ class _Schedule:
             self.pages = False
             return ("pages",)
         waiting = [s for s in self.regions if s not in self.busy and self.next_step[s] < len(self.regions[s])]
-        for slug in sorted(waiting, key=lambda s: self.next_step[s] == 0):  # started regions first
+        if waiting and self.size is None and any(self.ready_count(s) for s in waiting):
+            self.size = self.sizes()
+        # started regions first, then the largest
+        for slug in sorted(waiting, key=lambda s: (self.next_step[s] == 0, -(self.size or {}).get(s, 0))):
             count = self.ready_count(slug)
             if count:
                 k = self.next_step[slug]
@@ -346,8 +356,8 @@ def _run_stages(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
     ended; a failed region does not stop the others and is reported at the end."""
     import multiprocessing
 
-    sched = _Schedule(plan.before, plan.regions, jobs, order=_largest_first(ctx, plan.region_values),
-                      pages=edition is not None)
+    sched = _Schedule(plan.before, plan.regions, jobs, pages=edition is not None,
+                      sizes=lambda: _region_sizes(ctx, plan.before, plan.region_values))
     n = len(sched.regions)
     print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
     nat_entries: list[list[dict]] = [[] for _ in plan.before]
