@@ -14,7 +14,7 @@ from jeugdhulp_wijken import paths
 from jeugdhulp_wijken.kernel_server import kernel_prefix
 from jeugdhulp_wijken.pipeline import kernels
 from jeugdhulp_wijken.pipeline.execute import kernel_sockets
-from jeugdhulp_wijken.pipeline.runner import one_thread_kernels
+from jeugdhulp_wijken.pipeline.steps import one_thread_kernels
 
 
 def test_kernel_prefix_splits_the_standard_kernel_command_only():

@@ -298,14 +298,14 @@ def test_missing_input_names_the_file_and_what_to_do(tiny):
 
 
 def test_an_interrupted_run_says_so_in_its_manifest(tiny, monkeypatch):
-    from jeugdhulp_wijken.pipeline import runner
+    from jeugdhulp_wijken.pipeline import steps
 
     spec, ctx = tiny
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "execute_step", interrupt)
+    monkeypatch.setattr(steps, "execute_step", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_tiny(spec, ctx)
     manifest = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
@@ -397,7 +397,7 @@ def test_report_step_takes_every_registered_figure_of_the_steps_before_it_as_inp
 
 
 def test_a_step_waits_only_for_the_steps_whose_outputs_it_reads():
-    from jeugdhulp_wijken.pipeline.runner import step_dependencies
+    from jeugdhulp_wijken.pipeline.steps import step_dependencies
 
     spec = pipeline.load_spec()
     plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ24"])
@@ -486,24 +486,29 @@ def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
     assert not folder.exists()
 
 
-def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path):
+def quick_and_slow(tmp_path: Path, slow_seconds: float, regional: dict[str, str]):
+    """A pipeline of a quick and a slow national step, and regional steps (name -> the national step whose
+    output it reads); each step writes the time it ran."""
     (tmp_path / "nb").mkdir()
     stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
              "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
-    make_notebook(tmp_path / "nb" / "quick.ipynb", stamp.format(sleep=0, name="quick"), 'output_dir = "out"\n')
-    make_notebook(tmp_path / "nb" / "slow.ipynb", stamp.format(sleep=4, name="slow"), 'output_dir = "out"\n')
-    make_notebook(tmp_path / "nb" / "local.ipynb",
-                  "import time\nfrom pathlib import Path\nassert Path(national_dir, 'quick.txt').is_file()\n"
-                  "Path(output_dir, 'local.txt').write_text(str(time.time()))\n",
-                  'national_dir = "in"\noutput_dir = "out"\n')
-    spec = {
-        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
-        "steps": [
-            {"name": "quick", "notebook": "nb/quick.ipynb", "stage": "national", "inputs": [], "outputs": ["quick.txt"]},
-            {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
-            {"name": "local", "notebook": "nb/local.ipynb", "stage": "regional",
-             "inputs": ["national:quick.txt"], "outputs": ["local.txt"]}]}
-    test_spec, ctx = spec_in(tmp_path, spec)
+    steps = []
+    for name, sleep in (("quick", 0), ("slow", slow_seconds)):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb", stamp.format(sleep=sleep, name=name), 'output_dir = "out"\n')
+        steps.append({"name": name, "notebook": f"nb/{name}.ipynb", "stage": "national", "inputs": [],
+                      "outputs": [f"{name}.txt"]})
+    for name, reads in regional.items():
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
+                      f"import time\nfrom pathlib import Path\nassert Path(national_dir, '{reads}.txt').is_file()\n"
+                      f"Path(output_dir, '{name}.txt').write_text(str(time.time()))\n",
+                      'national_dir = "in"\noutput_dir = "out"\n')
+        steps.append({"name": name, "notebook": f"nb/{name}.ipynb", "stage": "regional",
+                      "inputs": [f"national:{reads}.txt"], "outputs": [f"{name}.txt"]})
+    return spec_in(tmp_path, {"defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL, "steps": steps})
+
+
+def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path):
+    test_spec, ctx = quick_and_slow(tmp_path, 4, {"local": "quick"})
     manifest = run_tiny(test_spec, ctx, jobs=2)
     assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"), ("local", "testland", "ran")]
     _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
@@ -514,26 +519,7 @@ def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_doe
 def test_with_several_regions_their_steps_start_beside_the_national_steps_they_do_not_read(tmp_path):
     """The regions' workers start a region's first steps once the national steps they read are done, beside
     a national step that is still running; a regional step that reads that one waits for it."""
-    (tmp_path / "nb").mkdir()
-    stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
-             "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
-    make_notebook(tmp_path / "nb" / "quick.ipynb", stamp.format(sleep=0, name="quick"), 'output_dir = "out"\n')
-    make_notebook(tmp_path / "nb" / "slow.ipynb", stamp.format(sleep=10, name="slow"), 'output_dir = "out"\n')
-    for name, reads in (("early", "quick"), ("late", "slow")):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
-                      f"import time\nfrom pathlib import Path\nassert Path(national_dir, '{reads}.txt').is_file()\n"
-                      f"Path(output_dir, '{name}.txt').write_text(str(time.time()))\n",
-                      'national_dir = "in"\noutput_dir = "out"\n')
-    spec = {
-        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
-        "steps": [
-            {"name": "quick", "notebook": "nb/quick.ipynb", "stage": "national", "inputs": [], "outputs": ["quick.txt"]},
-            {"name": "slow", "notebook": "nb/slow.ipynb", "stage": "national", "inputs": [], "outputs": ["slow.txt"]},
-            {"name": "early", "notebook": "nb/early.ipynb", "stage": "regional",
-             "inputs": ["national:quick.txt"], "outputs": ["early.txt"]},
-            {"name": "late", "notebook": "nb/late.ipynb", "stage": "regional",
-             "inputs": ["national:slow.txt"], "outputs": ["late.txt"]}]}
-    test_spec, ctx = spec_in(tmp_path, spec)
+    test_spec, ctx = quick_and_slow(tmp_path, 10, {"early": "quick", "late": "slow"})
     manifest = run_tiny(test_spec, ctx, regions=["Alpha", "Beta"], jobs=2, edition=False)
     assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"),
                                   ("early", "alpha", "ran"), ("late", "alpha", "ran"),
@@ -546,12 +532,12 @@ def test_with_several_regions_their_steps_start_beside_the_national_steps_they_d
 
 
 def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_first_and_reports_last():
-    from jeugdhulp_wijken.pipeline.runner import _Schedule
+    from jeugdhulp_wijken.pipeline.schedule import Schedule
 
     spec = pipeline.load_spec()
     plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ01", "NL", "JZ02"])
     names = [p.step.name for p in plan.before]
-    sched = _Schedule(plan.before, plan.regions, 2, pages=True, sizes=lambda: {"jz01": 5, "nl": 100, "jz02": 7})
+    sched = Schedule(plan.before, plan.regions, 2, pages=True, sizes=lambda: {"jz01": 5, "nl": 100, "jz02": 7})
 
     def national(name):
         sched.nat_done.add(names.index(name))
@@ -585,7 +571,7 @@ def test_region_sizes_count_wijken_once_the_wijk_table_exists_and_gemeenten_befo
     import pandas as pd
 
     from jeugdhulp_wijken import catalog, synthetic
-    from jeugdhulp_wijken.pipeline.runner import _region_sizes
+    from jeugdhulp_wijken.pipeline.schedule import _region_sizes
 
     ctx = pipeline.Context.make(True, derived=tmp_path / "d", figures=tmp_path / "f", runs=tmp_path / "r",
                                 raw=tmp_path / "raw")

@@ -124,18 +124,22 @@ def run_benchmark(synthetic: bool = False, region: str | None = None, second: st
             return pipeline.Context.make(synthetic, derived=tmp / name / "derived", figures=tmp / name / "figures",
                                          runs=tmp / name / "runs", raw=tmp / "raw")
 
-        pipeline.prepare_data(ctx_in("single"), mirror, online=True)  # data present before timing
-        for _ in range(repeats):
-            ctx = ctx_in("single")
+        pipeline.prepare_data(ctx_in("single0"), mirror, online=True)  # data present before timing
+        for i in range(repeats):
+            ctx = ctx_in(f"single{i}")  # a folder per repetition: the second region is new to each
             manifest, s = _timed(lambda: pipeline.run(spec, ctx, region=region, force=True, fetch=False,
                                                       progress=False))
             singles.append((s, manifest))
-            _, s2 = _timed(lambda: pipeline.run(spec, ctx, region=second, fetch=False, progress=False))
+            second_manifest, s2 = _timed(lambda: pipeline.run(spec, ctx, region=second, fetch=False, progress=False))
+            regional = [s["status"] for s in second_manifest["steps"] if s.get("region")]
+            if not regional or set(regional) != {"ran"}:
+                raise RuntimeError(f"the second region did not run its regional stage (statuses {regional}); "
+                                   "its time would not be that of a second region")
             seconds_region.append(s2)
-        cached, cached_s = _timed(lambda: pipeline.run(spec, ctx_in("single"), region=region, fetch=False,
+        cached, cached_s = _timed(lambda: pipeline.run(spec, ctx_in("single0"), region=region, fetch=False,
                                                        progress=False))
-        for _ in range(repeats):
-            ctx = ctx_in("all")
+        for i in range(repeats):
+            ctx = ctx_in(f"all{i}")
             manifest, s = _timed(lambda: pipeline.run(spec, ctx, regions=["all"], force=True, fetch=False,
                                                       progress=False, jobs=jobs))
             all_runs.append((s, manifest))

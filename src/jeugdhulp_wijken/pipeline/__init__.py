@@ -7,7 +7,9 @@
 * :mod:`.cache`    the content-hash cache;
 * :mod:`.execute`  one step: papermill into a staging folder, outputs moved into place on success;
 * :mod:`.kernels`  each notebook's kernel, forked from the run's kernel server (:mod:`..kernel_server`);
-* :mod:`.runner`   the run: the shared stage, the regions in parallel, the atlas, the run manifest;
+* :mod:`.steps`    one step, and steps side by side in threads (one BLAS/OpenMP thread per kernel);
+* :mod:`.schedule` several regions: shared steps and regions share the slots, regions in worker processes;
+* :mod:`.runner`   the run: the shared stage, the regions, the atlas, the run manifest;
 * :mod:`.edition`  the teaching edition (executed notebooks as HTML; :mod:`.edition_html` renders);
 * :mod:`.cli`      ``jhw-reproduce``.
 """
@@ -24,9 +26,10 @@ from .cli import build_parser, main
 from .execute import execute_step, executed_notebook
 from .params import notebook_parameters, parse_param, parse_regions
 from .plan import Context, RunPlan, StepPlan, plan_run
-from .runner import THREAD_VARIABLES, package_versions, prepare_data, resolve_regions, run
+from .runner import package_versions, prepare_data, resolve_regions, run
 from .schema import SCHEMA, check_value
 from .spec import PipelineError, Spec, Stage, Step, StepFailed, load_spec
+from .steps import THREAD_VARIABLES
 
 __all__ = ["KERNEL", "SCHEMA", "THREAD_VARIABLES", "Context", "PipelineError", "RunPlan", "Spec",
            "Stage", "Step", "StepFailed", "StepPlan", "build_parser", "cache_key", "check_value", "execute_step",
