@@ -69,3 +69,44 @@ def test_pdf_is_skipped_without_chromium(report_file, tmp_path, monkeypatch, cap
     assert browser.find_chromium() is None
     assert browser.print_pdf(html, tmp_path / "r.pdf") is None
     assert "PDF skipped" in capsys.readouterr().out and not (tmp_path / "r.pdf").exists()
+
+
+def test_a_profile_that_a_helper_process_still_writes_to_is_removed_all_the_same(tmp_path):
+    """Chromium's helper processes can write into the profile for a moment after the browser has gone
+    (rmtree then fails with "Directory not empty"): the removal tries again until the folder is gone."""
+    import threading
+    import time
+
+    profile = tmp_path / "jhw-chromium-x"
+    (profile / "Default").mkdir(parents=True)
+    stop = time.monotonic() + 0.5
+
+    def helper():
+        i = 0
+        while time.monotonic() < stop:
+            try:
+                (profile / "Default" / f"journal-{i}").write_text("x")
+            except OSError:  # the folder is being removed
+                pass
+            i += 1
+
+    writer = threading.Thread(target=helper)
+    writer.start()
+    browser.remove_profile(profile)
+    writer.join()
+    assert not profile.exists(), "once the folder is gone, the helper cannot write into it again"
+
+
+def test_leaving_the_browser_stops_chromium_and_removes_its_profile(tmp_path):
+    import os
+
+    require_chromium()
+    page = tmp_path / "p.html"
+    page.write_text("<!doctype html><title>p</title><p>p</p>", encoding="utf-8")
+    with browser.Browser() as b:
+        profile, proc = b._profile, b.proc
+        assert b.open(page).evaluate("document.title") == "p"
+        assert proc.pid in browser.live_processes(proc.pid), "Chromium leads a process group of its own"
+    assert proc.poll() is not None
+    assert not os.path.exists(profile)
+    assert browser.live_processes(proc.pid) == [], "a helper process of that Chromium still runs"

@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -54,6 +55,41 @@ def find_chromium() -> str | None:
     return None
 
 
+def remove_profile(path: str | os.PathLike, patience: float = 2.0) -> None:
+    """Remove a Chromium profile folder. Chromium's helper processes can still write into it for a moment
+    after the browser has gone, so the removal is tried again for up to ``patience`` seconds; a folder that
+    then remains is left to the system's temporary-file cleanup rather than failing the report or test."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                shutil.rmtree(path, ignore_errors=True)
+                return
+            time.sleep(0.05)
+
+
+def live_processes(group: int) -> list[int]:
+    """The processes of a process group that still run (not zombies), from ``/proc``; [] where there is no
+    ``/proc``."""
+    live = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(group) and fields[0] not in ("Z", "X"):
+            live.append(int(entry.name))
+    return live
+
+
 def print_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = 180) -> Path | None:
     """Print ``html`` to ``pdf`` with ``chromium --headless --print-to-pdf``; None (and a message)
     when Chromium is not installed."""
@@ -63,10 +99,13 @@ def print_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = 
         return None
     pdf = Path(pdf).resolve()
     pdf.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="jhw-chromium-") as profile:
+    profile = tempfile.mkdtemp(prefix="jhw-chromium-")
+    try:
         cmd = [exe, *FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
                Path(html).resolve().as_uri()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    finally:
+        remove_profile(profile)
     if proc.returncode != 0 or not pdf.is_file():
         raise BrowserError(f"Chromium could not print {html} to PDF (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")
@@ -192,15 +231,16 @@ class Browser:
             raise BrowserError("Chromium is not installed (Debian: apt-get install chromium).")
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
-        self._profile: tempfile.TemporaryDirectory | None = None
+        self._profile: str | None = None
         self._pages: list[Page] = []
 
     def __enter__(self) -> "Browser":
-        self._profile = tempfile.TemporaryDirectory(prefix="jhw-chromium-")
-        cmd = [self.executable, *FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0",
+        self._profile = tempfile.mkdtemp(prefix="jhw-chromium-")
+        cmd = [self.executable, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0",
                "--remote-debugging-address=127.0.0.1", "about:blank"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        port_file = Path(self._profile.name) / "DevToolsActivePort"
+        # a session of its own, so that leaving stops Chromium's helper processes too (its process group)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        port_file = Path(self._profile) / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout
         while not (port_file.is_file() and port_file.read_text().count("\n") >= 1):
             if self.proc.poll() is not None:
@@ -237,17 +277,28 @@ class Browser:
                 page.ws.close()
             except Exception:  # the browser may already be gone
                 pass
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        if self.proc is not None:
+            self._stop(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._stop(signal.SIGKILL)
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr:
-            self.proc.stderr.close()
+            deadline = time.monotonic() + 5  # the helpers end after the browser; then the profile is theirs no more
+            while live_processes(self.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self._stop(signal.SIGKILL)
+            if self.proc.stderr:
+                self.proc.stderr.close()
         if self._profile is not None:
-            self._profile.cleanup()
+            remove_profile(self._profile)
+
+    def _stop(self, sig: int) -> None:
+        """Send ``sig`` to Chromium and its helper processes (they share its process group)."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 #: JavaScript: every <img> of the page with whether it loaded.
