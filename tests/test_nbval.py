@@ -151,3 +151,17 @@ def test_reference_notebook_from_a_run_passes_nbval_in_its_own_folder(tmp_path):
     assert (root / "data" / "runs" / "nbval" / "national" / "stap" / "output" / "uit.txt").read_text() == "21"
     assert not (root / "data" / "derived" / "nl" / "uit.txt").exists()
     assert paths.ROOT not in (root / "data").parents
+
+
+def test_the_reference_conftest_loads_and_gives_nbval_kernels_one_blas_thread(monkeypatch):
+    """`make verify` loads notebooks/reference/conftest.py: it must import, and set one thread per kernel."""
+    import os
+    import runpy
+
+    from jeugdhulp_wijken import paths
+    from jeugdhulp_wijken.pipeline import THREAD_VARIABLES
+
+    for var in THREAD_VARIABLES:
+        monkeypatch.setenv(var, "8")  # restored after the test
+    runpy.run_path(str(paths.NOTEBOOKS / "reference" / "conftest.py"))
+    assert {os.environ[var] for var in THREAD_VARIABLES} == {"1"}
