@@ -136,9 +136,7 @@ def build_shared(spec: Spec, ctx: Context, *, lang: str = "nl", planned: Iterabl
     atlas, are left to :func:`build`, which finds these pages current)."""
     def shared_pages() -> list[str]:
         builder = _Builder(spec, ctx, lang, frozenset(planned))
-        plist = pages(spec, ctx, None)
-        builder.render_all(plist, plist, builder.shared_index, builder.labels["where_shared"],
-                           builder.links_of(plist))
+        builder.shared()
         return builder.rendered
 
     return _guarded(lang, shared_pages)
@@ -215,6 +213,13 @@ class _Builder:
         for folder, record in folders.items():
             files.write_json(folder / RECORD, {**_load_record(folder), **record})
 
+    def shared(self, verbose: bool = False) -> tuple[list[Page], list[tuple[str, Path]]]:
+        """The pages of the shared steps; returns (those pages, the links of their navigation)."""
+        plist = pages(self.spec, self.ctx, None)
+        extra = self.links_of(plist)
+        self.render_all(plist, plist, self.shared_index, self.labels["where_shared"], extra, verbose)
+        return plist, extra
+
     def region(self, slug: str, value: Any, verbose: bool = False) -> tuple[Path, list[str]]:
         """The region's pages and its index; returns (index, steps not executed yet)."""
         plist = pages(self.spec, self.ctx, slug)
@@ -234,10 +239,8 @@ def _build(spec: Spec, ctx: Context, regions: dict[str, Any] | list[str] | None,
     regions = {s: s for s in regions} if isinstance(regions, list) else dict(regions or {})
     b = _Builder(spec, ctx, lang)
     labels, shared, shared_index, glossary = b.labels, shared_dir(ctx), b.shared_index, b.glossary
-    shared_pages = pages(spec, ctx, None)
     # shared pages, glossary and the shared index (which lists every region's edition)
-    shared_extra = b.links_of(shared_pages)
-    b.render_all(shared_pages, shared_pages, shared_index, labels["where_shared"], shared_extra, verbose)
+    shared_pages, shared_extra = b.shared(verbose)
     _glossary(b.renderer, glossary, _nav(labels, shared_index, glossary, glossary)[:1], labels, b.fingerprint)
     region_indexes, missing = {}, [p.step.name for p in shared_pages if p.source is None]
     for slug, value in regions.items():

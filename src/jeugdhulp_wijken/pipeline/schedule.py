@@ -90,7 +90,7 @@ class Schedule:
 
     def __init__(self, national: list[StepPlan], regions: dict[str, list[StepPlan]], jobs: int, *,
                  sizes: Callable[[], dict[str, int]] = dict, pages: bool = False):
-        self.national, self.jobs = national, jobs
+        self.national = national
         self.nat_deps = step_dependencies(national)
         self.regions = {slug: plans for slug, plans in regions.items() if plans}
         self.sizes, self.size = sizes, None  # region sizes, asked for when the first region starts
@@ -151,7 +151,7 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
     import multiprocessing
 
     sched = Schedule(plan.before, plan.regions, jobs, pages=edition is not None,
-                      sizes=lambda: _region_sizes(ctx, plan.before, plan.region_values))
+                     sizes=lambda: _region_sizes(ctx, plan.before, plan.region_values))
     n = len(sched.regions)
     print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
     nat_entries: list[list[dict]] = [[] for _ in plan.before]
