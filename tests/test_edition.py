@@ -119,6 +119,13 @@ def test_pages_are_self_contained_and_their_links_resolve(study):
     assert 'href="begrippenlijst.html"' in one and 'href="../testland/leerversie/02_two.html"' not in one
     assert "geschreven naar derived/national" in one, "paths are shown repository-relative"
     assert "MathJax" not in one and "require.js" not in one
+    # for keyboard and screen-reader users: every image has an alt text (Dutch by default), every cell input and
+    # output is a tab stop
+    images = re.findall(r"<img\b[^>]*>", one)
+    assert images and all(' alt="' in tag for tag in images)
+    assert 'alt="Figuur of tabel uit de uitvoer van het notebook"' in one
+    assert re.search(r'<div class="jp-Cell-inputWrapper" tabindex="0">', one)
+    assert re.search(r'<div class="[^"]*\bjp-OutputArea-output\b[^"]*"[^>]* tabindex="0">', one)
 
 
 def test_cached_steps_show_the_notebook_of_the_run_that_made_them(study):
@@ -172,6 +179,21 @@ def test_a_removed_run_folder_leaves_no_dangling_link(study, tmp_path):
 ])
 def test_external_resources_are_found_but_links_are_fine(html, found):
     assert edition.external_resources(html) == found
+
+
+def test_tab_stops_and_alt_texts_are_added_once_and_an_author_s_alt_text_is_kept():
+    from jeugdhulp_wijken.pipeline.edition_html import _accessible
+
+    body = ('<div class="jp-Cell-inputWrapper"><img src="data:image/png;base64,QUFB"></div>'
+            '<div class="jp-RenderedImage jp-OutputArea-output " data-x="1"><img alt="kaart" src="a.png"></div>'
+            '<div class="jp-OutputArea-outputs-more">x</div><div class="jp-OutputArea-output" tabindex="-1">y</div>')
+    out = _accessible(body, 'figuur & "tabel"')
+    assert out == ('<div class="jp-Cell-inputWrapper" tabindex="0">'
+                   '<img alt="figuur &amp; &quot;tabel&quot;" src="data:image/png;base64,QUFB"></div>'
+                   '<div class="jp-RenderedImage jp-OutputArea-output " data-x="1" tabindex="0">'
+                   '<img alt="kaart" src="a.png"></div>'
+                   '<div class="jp-OutputArea-outputs-more">x</div><div class="jp-OutputArea-output" tabindex="-1">y</div>')
+    assert _accessible(out, "x") == out
 
 
 def test_the_edition_of_the_real_pipeline_lives_next_to_the_report():

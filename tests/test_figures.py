@@ -24,6 +24,20 @@ def test_readme_figure_table_matches_the_registry():
     assert table == figures.registry_table(), "run: python -m jeugdhulp_wijken.figures"
 
 
+def test_the_registry_is_read_again_when_its_file_changes_and_each_caller_gets_its_own_dict(tmp_path):
+    copy = tmp_path / "registry.yml"
+    text = paths.FIGURE_REGISTRY.read_text(encoding="utf-8")
+    copy.write_text(text, encoding="utf-8")
+    first = figures.load_registry(copy)
+    first.clear()
+    second = figures.load_registry(copy)
+    assert second and second == figures.load_registry(paths.FIGURE_REGISTRY)
+    fig_id = next(iter(second))
+    caption = second[fig_id].caption["nl"]
+    copy.write_text(text.replace(caption, "Een andere titel", 1), encoding="utf-8")
+    assert figures.load_registry(copy)[fig_id].caption["nl"] == "Een andere titel"
+
+
 def _plot():
     figures.set_style()
     fig, ax = plt.subplots(figsize=(3, 2))

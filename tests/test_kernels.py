@@ -191,3 +191,15 @@ def test_a_long_cell_is_interrupted_but_a_kernel_is_not_interrupted_when_it_is_s
     assert on_request.count(signal.SIGINT) == 1 and outcome == "KeyboardInterrupt", \
         "an explicit interrupt (nbclient's cell timeout) still stops the cell"
     assert client_type.__name__ == "ReadyClient" and client_type.__mro__[1].__name__ == "AsyncKernelClient"
+
+
+def test_the_server_imports_every_warm_module_and_fills_every_package_cache():
+    from jeugdhulp_wijken import kernel_server
+    from jeugdhulp_wijken.report import render
+
+    render.environment.cache_clear()
+    assert kernel_server._warm_up() == []
+    # the report's templates are compiled in both languages: a kernel forked now renders without compiling
+    for lang in ("nl", "en"):
+        env = render.environment(lang)
+        assert {name for name in env.list_templates()} <= {key[1] for key in env.cache.keys()}

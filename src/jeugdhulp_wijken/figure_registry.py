@@ -6,6 +6,7 @@ matplotlib. Saving figures is :mod:`.figures`, which also offers these names.
 """
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,14 @@ def check_lang(lang: str) -> str:
 
 
 def load_registry(path: str | Path = paths.FIGURE_REGISTRY) -> dict[str, FigureSpec]:
-    """Read the figure registry and check that every entry is complete."""
-    path = Path(path)
+    """Read the figure registry and check that every entry is complete. Parsed once per version of the file
+    (every saved figure looks up its entry); each call gets its own dict."""
+    return dict(_parse_registry(*files.file_version(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_registry(file: str, mtime_ns: int, size: int) -> dict[str, FigureSpec]:
+    path = Path(file)
     doc = files.load_yaml(path.read_text(encoding="utf-8")) or {}
     entries = doc.get("figures") or {}
     registry: dict[str, FigureSpec] = {}

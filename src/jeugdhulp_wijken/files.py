@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 
 
+def file_version(path: str | os.PathLike) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size): the key under which a file's parsed content may be cached, so that a
+    changed file is read again."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return str(path), st.st_mtime_ns, st.st_size
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
@@ -118,6 +126,15 @@ def stable_html_ids(html: str) -> str:
 def write_html(path: str | os.PathLike, html: str) -> Path:
     """Write an HTML page with stable element ids (:func:`stable_html_ids`), atomically."""
     return write_text_atomic(path, stable_html_ids(html))
+
+
+_DATA_URI_PAYLOAD = re.compile(r"(data:[\w.+/-]+;base64,)[A-Za-z0-9+/=]+")
+
+
+def without_data_uris(html: str) -> str:
+    """``html`` with the payload of every base64 data URI left out (``data:image/png;base64,``): what a check
+    for network references needs to read. Embedded figures are most of a page's bytes and refer to nothing."""
+    return _DATA_URI_PAYLOAD.sub(r"\1", html)
 
 
 def read_json(path: str | os.PathLike) -> Any:

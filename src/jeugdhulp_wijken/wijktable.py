@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from . import files, paths
 from .dictionary import BINARY_DETERMINANTS, DETERMINANTS, PERCENT_DETERMINANTS
 from .regions import GEMEENTE_COLUMNS, REGIONS_SOURCES, load_gemeente_regions
 from .sources import rel_path
@@ -107,9 +107,7 @@ def _read_ods_cached(path: str, mtime_ns: int, size: int, engine: str = ODS_ENGI
 
 def read_scp_sheets(path: str | Path) -> dict[str, pd.DataFrame]:
     """All sheets of the SCP .ods as DataFrames (parsing is slow, so results are cached per file version)."""
-    path = Path(path)
-    st = path.stat()
-    return {k: v.copy() for k, v in _read_ods_cached(str(path.resolve()), st.st_mtime_ns, st.st_size).items()}
+    return {k: v.copy() for k, v in _read_ods_cached(*files.file_version(path)).items()}
 
 
 def read_scp_file(path: str | Path) -> pd.DataFrame:

@@ -10,14 +10,15 @@ refuses any http(s) or protocol-relative reference in ``src``/``href`` attribute
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import catalog, paths
-from ..figure_registry import check_lang
+from .. import catalog, files, paths
+from ..figure_registry import LANGS, check_lang
 from . import colophon, content, inputs
 from . import figures as report_figures
 from .fmt import Formatter
@@ -36,8 +37,10 @@ class Report:
     figures: list[report_figures.ReportFigure] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=len(LANGS))
 def environment(lang: str = "nl"):
-    """The Jinja2 environment of the report templates: autoescaped, strict about undefined names."""
+    """The Jinja2 environment of the report templates: autoescaped, strict about undefined names. One per
+    language and process, so each template compiles once (a changed template file is reloaded)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
@@ -47,9 +50,17 @@ def environment(lang: str = "nl"):
     return env
 
 
+def compile_templates() -> None:
+    """Compile every report template in both languages (the kernel server does so once for all kernels)."""
+    for lang in LANGS:
+        env = environment(lang)
+        for name in env.list_templates():
+            env.get_template(name)
+
+
 def check_offline(html: str) -> None:
     """Raise :class:`ReportError` if the HTML refers to anything on the network."""
-    hits = sorted({m.group(0) for m in _REMOTE.finditer(html)})
+    hits = sorted({m.group(0) for m in _REMOTE.finditer(files.without_data_uris(html))})
     if hits:
         raise ReportError(f"The report would load from the network ({hits[:5]}); it must be self-contained. "
                           "Embed the resource or link it relatively.")
