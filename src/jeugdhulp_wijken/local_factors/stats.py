@@ -89,10 +89,10 @@ def _design(frame: pd.DataFrame, xs: Sequence[str]) -> np.ndarray:
 def fit_ols(frame: pd.DataFrame, y: str, xs: Sequence[str], *, cov_type: str = "HC3",
             groups: str = "gemeente_code"):
     """OLS of ``y`` on ``xs`` with intercept. ``cov_type`` 'cluster' clusters by ``groups`` (CR1, t(G−1));
-    'nonrobust' is the classical fit."""
+    'nonrobust' is the classical fit. The results are positional (constant first, then ``xs``): arrays, not
+    named Series, which halves the time of a fit (the influence checks refit hundreds of times)."""
     import statsmodels.api as sm
-    X = pd.DataFrame(_design(frame, xs), columns=["const", *xs], index=frame.index)
-    model = sm.OLS(frame[y].to_numpy(float), X)
+    model = sm.OLS(frame[y].to_numpy(float), _design(frame, xs))
     if cov_type == "cluster":
         codes = pd.factorize(frame[groups])[0]
         return model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
