@@ -74,6 +74,26 @@ def test_html_ids_of_folium_and_plotly_become_sequential_and_stay_so():
     assert files.stable_html_ids(out) == out
 
 
+def test_html_ids_beside_embedded_figures_are_numbered_as_a_scan_of_the_whole_page_numbers_them():
+    payload = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    page = ('<div id="map_9f86d081884c7d659a2feaa0c55ad015"></div>'
+            f'<img src="data:image/png;base64,{payload}"><div id="7c9e6679-7425-40de-944b-e07fc1f90ae7">'
+            f'<img src="data:image/png;base64,{payload}"></div>'
+            '<script>L.map("map_9f86d081884c7d659a2feaa0c55ad015")</script>')
+    mapping: dict[str, str] = {}
+
+    def whole(mo):  # the plain substitution over the whole text, numbering as stable_html_ids does
+        key = mo.group(0)
+        n = mapping.setdefault(key, str(len(mapping) + 1))
+        return f"{int(n):032x}" if len(key) == 32 else f"00000000-0000-4000-8000-{int(n):012x}"
+
+    expected = files._HTML_ID.sub(whole, page)
+    assert files.stable_html_ids(page) == expected
+    assert expected.count(payload) == 2 and "map_00000000000000000000000000000001" in expected
+    assert files.without_data_uris(page).count("data:image/png;base64,\"") == 2 and payload not in \
+        files.without_data_uris(page)
+
+
 def test_leaflet_map_written_twice_gives_the_same_bytes(tmp_path):
     def page():
         g = _gdf().assign(observed=[10.0, 12.0], expected_scp=[11.0, 11.5], difference=[-1.0, 0.5])

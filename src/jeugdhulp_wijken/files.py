@@ -98,6 +98,15 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json_text(data))
 
 
+_DATA_URI_PAYLOAD = re.compile(r"(data:[\w.+/-]+;base64,)([A-Za-z0-9+/=]+)")
+
+
+def without_data_uris(html: str) -> str:
+    """``html`` with the payload of every base64 data URI left out (``data:image/png;base64,``): what a check
+    for network references needs to read. Embedded figures are most of a page's bytes and refer to nothing."""
+    return _DATA_URI_PAYLOAD.sub(r"\1", html)
+
+
 _HTML_ID = re.compile(
     # folium/branca element names (``map_<32 hex>``, ``geo_json_<32 hex>``) and plotly's uuid4 div ids
     r"(?<=_)[0-9a-f]{32}(?![0-9a-f])"
@@ -120,21 +129,18 @@ def stable_html_ids(html: str) -> str:
                             else f"00000000-0000-4000-8000-{n:012x}")
         return mapping[key]
 
-    return _HTML_ID.sub(sub, html)
+    # The payloads of data URIs (most of a report's bytes) hold no id: base64 has neither "_" nor "-".
+    pieces, start = [], 0
+    for payload in _DATA_URI_PAYLOAD.finditer(html):
+        pieces += [_HTML_ID.sub(sub, html[start:payload.start(2)]), payload.group(2)]
+        start = payload.end(2)
+    pieces.append(_HTML_ID.sub(sub, html[start:]))
+    return "".join(pieces)
 
 
 def write_html(path: str | os.PathLike, html: str) -> Path:
     """Write an HTML page with stable element ids (:func:`stable_html_ids`), atomically."""
     return write_text_atomic(path, stable_html_ids(html))
-
-
-_DATA_URI_PAYLOAD = re.compile(r"(data:[\w.+/-]+;base64,)[A-Za-z0-9+/=]+")
-
-
-def without_data_uris(html: str) -> str:
-    """``html`` with the payload of every base64 data URI left out (``data:image/png;base64,``): what a check
-    for network references needs to read. Embedded figures are most of a page's bytes and refer to nothing."""
-    return _DATA_URI_PAYLOAD.sub(r"\1", html)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -47,6 +47,7 @@ PACKAGE_MODULES = (
     "jeugdhulp_wijken.geometry", "jeugdhulp_wijken.maps", "jeugdhulp_wijken.overview", "jeugdhulp_wijken.regions",
     "jeugdhulp_wijken.wijktable", "jeugdhulp_wijken.scp", "jeugdhulp_wijken.local_factors",
     "jeugdhulp_wijken.report", "jeugdhulp_wijken.report.browser", "jeugdhulp_wijken.atlas",
+    "jeugdhulp_wijken.qualitative",
 )
 #: Caches of the package filled after :data:`PACKAGE_MODULES`, as ``module:function``: each holds what a file
 #: parses or compiles to, keyed on that file's version (path, mtime, size), so a kernel that finds the file

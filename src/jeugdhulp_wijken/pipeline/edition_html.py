@@ -122,8 +122,8 @@ def external_resources(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- rendering
 
-_FOCUSABLE = re.compile(r'(<div\b[^>]*?\bclass="[^"]*?(?<![\w-])(?:jp-Cell-inputWrapper|jp-OutputArea-output)(?![\w-])[^"]*"'
-                        r'(?![^>]*\stabindex=)[^>]*?)>')
+_FOCUSABLE = re.compile(r'(<div\b[^>]*?\bclass="[^"]*?(?<![\w-])(?:jp-Cell-inputWrapper|jp-OutputArea-output)'
+                        r'(?![\w-])[^"]*"(?![^>]*\stabindex=)[^>]*?)>')
 _IMG = re.compile(r"<img\b(?![^>]*\salt=)")
 
 
@@ -180,6 +180,10 @@ def _html_exporter():
             self.register_filter("filter_data_type", WidgetsDataTypeFilter(
                 notebook_metadata=self._nb_metadata, parent=self, resources=resources))
             return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+        def _validate_preprocessor(self, nbc, preprocessor):
+            """No schema validation after each of nbconvert's preprocessors (a fifth of a page's time): the
+            page's notebook is validated once, before export (:meth:`_Renderer.render`)."""
 
     exporter = _Exporter(template_name="lab", extra_template_paths=[str(TEMPLATES)],
                          template_file="page.html.j2", embed_images=True, language_code="nl")
