@@ -256,8 +256,10 @@ def test_bad_parameter_values_are_refused_before_anything_runs(tiny, override, w
 def test_schema_of_the_study_parameters():
     check = schema.check_value
     assert check("alpha", 0.05) == 0.05
+    assert check("linked_regions", ("jz01", "haaglanden", "gm0503-gm0518")) == ["jz01", "haaglanden", "gm0503-gm0518"]
     for name, value in [("alpha", -3), ("with_variants", "maybe"), ("missing_indicator_min_share", "abc"),
-                        ("factor_files", "/x.csv"), ("lang", "fr"), ("scope", "world"), ("min_clusters", 2.5)]:
+                        ("factor_files", "/x.csv"), ("lang", "fr"), ("scope", "world"), ("min_clusters", 2.5),
+                        ("linked_regions", "jz01"), ("linked_regions", ["JZ01"]), ("linked_regions", ["../x"])]:
         with pytest.raises(pipeline.PipelineError, match=name):
             check(name, value)
     with pytest.raises(pipeline.PipelineError, match="no schema"):
@@ -565,6 +567,60 @@ def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_fir
     assert sched.next_task() is None, "jz02 is still running its first steps"
     assert not sched.region_ran("jz02", 2, failed=False)
     assert sched.next_task() == ("region", "jz02", 2, 3)
+
+
+def test_the_atlas_runs_beside_the_regions_once_the_model_is_fitted():
+    """The atlas reads only national artefacts (it links to the regions' reports without reading them), so a run
+    of several regions schedules it with the shared steps instead of after the last region."""
+    from jeugdhulp_wijken.pipeline.schedule import Schedule
+
+    spec = pipeline.load_spec()
+    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ01", "JZ02"])
+    shared = plan.before + plan.after
+    names = [p.step.name for p in shared]
+    assert names[-1] == "atlas" and not plan.after[0].optional_inputs, "the reports are links, not inputs"
+    sched = Schedule(shared, plan.regions, 2, sizes=lambda: {"jz01": 5, "jz02": 7})
+    for name in ("data_preparation", "qualitative_coding", "scp_model"):
+        sched.nat_started.add(names.index(name))
+        sched.nat_done.add(names.index(name))
+    assert sched.next_task() == ("national", names.index("local_factors_nl"))
+    assert sched.next_task() == ("national", names.index("atlas")), "the atlas does not wait for the regions"
+    assert sched.next_task() == ("region", "jz02", 0, 2)
+
+
+def test_the_atlas_links_the_reports_that_exist_and_those_the_run_makes(tmp_path):
+    spec = pipeline.load_spec()
+    ctx = pipeline.Context.make(synthetic=True, derived=tmp_path / "derived", figures=tmp_path / "figures",
+                                runs=tmp_path / "runs", raw=tmp_path / "raw")
+    every = ["jz01", "jz02", "jz03", "nl"]
+    from jeugdhulp_wijken import catalog
+    existing = catalog.path("report_html", ctx.figures / "jz03", True)
+    existing.parent.mkdir(parents=True)
+    existing.write_text("<html></html>")
+
+    def atlas_plan(**kw):
+        return pipeline.plan_run(spec, ctx, every_region=every, **kw).after[0]
+
+    atlas = atlas_plan(regions=["JZ01", "JZ02"])
+    assert atlas.parameters["linked_regions"] == ["jz01", "jz02", "jz03"]
+    assert not atlas.optional_inputs and existing not in atlas.inputs, "a report's content is not the atlas's input"
+    only = atlas_plan(regions=["JZ01", "JZ02"], only=["atlas"])
+    assert only.parameters["linked_regions"] == ["jz03"], "without the regional steps only the existing reports"
+
+
+def test_a_step_that_links_each_region_must_declare_linked_regions(tmp_path):
+    (tmp_path / "nb").mkdir()
+    make_notebook(tmp_path / "nb" / "two.ipynb", "x = 1", 'output_dir = "out"\nregion = "X"\n')
+    make_notebook(tmp_path / "nb" / "three.ipynb", "x = 1", 'output_dir = "out"\n')
+    test_spec, ctx = spec_in(tmp_path, {
+        "defaults": {"region": "Testland"},
+        "stages": {**NATIONAL_AND_REGIONAL, "atlas": {"derived": "{figures}/atlas"}},
+        "steps": [{"name": "two", "notebook": "nb/two.ipynb", "stage": "regional", "inputs": [],
+                   "outputs": ["double.txt"]},
+                  {"name": "three", "notebook": "nb/three.ipynb", "stage": "atlas",
+                   "inputs": ["each-region:double.txt"], "outputs": ["summary.txt"]}]})
+    with pytest.raises(pipeline.PipelineError, match="three.*each-region:double.txt.*linked_regions"):
+        pipeline.plan_run(test_spec, ctx, regions=["A", "B"], every_region=["a", "b"])
 
 
 def test_region_sizes_count_wijken_once_the_wijk_table_exists_and_gemeenten_before(tmp_path):

@@ -164,14 +164,17 @@ def region_map(table: pd.DataFrame, geometry, results: pd.DataFrame, lang: str =
 
 
 def report_links(table: pd.DataFrame, figures_root: str | Path, atlas_dir: str | Path,
-                 synthetic: bool) -> list[str | None]:
-    """Relative link from the atlas to each region's report, or None when it has not been made."""
+                 synthetic: bool, linked: list[str] | None = None) -> list[str | None]:
+    """Relative link from the atlas to each region's report, or None. ``linked``: the regions to link (in a run:
+    those whose report exists or that the run makes, so that the atlas need not wait for the regions); None:
+    the regions whose report exists now."""
     from . import catalog
 
     out = []
     for slug in table["slug"]:
         target = catalog.path("report_html", Path(figures_root) / slug, synthetic)
-        out.append(Path("..", slug, target.name).as_posix() if target.is_file() else None)
+        made = target.is_file() if linked is None else slug in linked
+        out.append(Path("..", slug, target.name).as_posix() if made else None)
     return out
 
 

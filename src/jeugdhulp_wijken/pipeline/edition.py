@@ -132,8 +132,9 @@ def build_region(spec: Spec, ctx: Context, slug: str, value: Any, *, lang: str =
 
 def build_shared(spec: Spec, ctx: Context, *, lang: str = "nl", planned: Iterable[str] = ()) -> list[str]:
     """Render the pages of the shared steps that have run, and return them (a run of several regions does
-    this while its regions run; the index, the glossary and the pages of ``planned`` steps, such as the
-    atlas, are left to :func:`build`, which finds these pages current)."""
+    this while its regions run, once the national steps and the atlas beside them are done; the index and
+    the glossary are left to :func:`build`, which finds these pages current). ``planned``: as for
+    :func:`build_region`."""
     def shared_pages() -> list[str]:
         builder = _Builder(spec, ctx, lang, frozenset(planned))
         builder.shared()

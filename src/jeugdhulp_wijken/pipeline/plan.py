@@ -97,9 +97,7 @@ def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str,
         from .. import sources
         return [(ctx.raw / sources.rel_path(name), kind == "live")]
     if name and kind == "each-region":
-        producer = spec.producer(name)
-        folders = [step_dirs(spec, ctx, producer, r)[0] for r in every_region]
-        return [(paths.artefact(f, output_file(name), ctx.synthetic), True) for f in folders]
+        return []  # links, not content: see linked_regions()
     if name and kind in spec.stages:
         directory, _ = stage_dirs(spec, ctx, kind, slug)
         if name in catalog.CATALOG:
@@ -113,6 +111,17 @@ def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str,
         return [((paths.artefact(p.parent, p.name, ctx.synthetic) if "{derived}" in ref else p), False)]
     raise PipelineError(f"{spec.path.name}: input '{ref}' is not source:<id>, live:<id>, <stage>:<artefact>, "
                         f"each-region:<artefact> or a path template; stages are {', '.join(spec.stages)}.")
+
+
+def linked_regions(ref: str, spec: Spec, ctx: Context, every_region: list[str], made: list[str]) -> list[str]:
+    """The regions whose artefact an ``each-region:<artefact>`` input links to: those of ``every_region`` where it
+    exists, and those this run makes (``made``). The step receives them as its ``linked_regions`` parameter, so
+    its cache key holds which regions it links, not their content, and it need not wait for them."""
+    name = ref.partition(":")[2]
+    producer = spec.producer(name)
+    present = {r for r in every_region
+               if paths.artefact(step_dirs(spec, ctx, producer, r)[0], output_file(name), ctx.synthetic).is_file()}
+    return sorted(present | set(made))
 
 
 def standard_parameters(spec: Spec, ctx: Context, step: Step, slug: str) -> dict[str, Any]:
@@ -160,7 +169,8 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
 
     ``regions`` are region values already checked against the data (see :func:`.regions.expand`);
     ``region`` is a shortcut for one region. Without either, the spec's default region is used.
-    ``every_region`` (slugs of ``--region all``) resolves ``each-region:`` inputs (the atlas's links).
+    ``every_region`` (slugs of ``--region all``) resolves ``each-region:`` inputs (the atlas's links, see
+    :func:`linked_regions`).
     """
     from .. import figure_registry
 
@@ -191,6 +201,13 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
             params["region"] = region_value
         params.update({k: ctx.fill(v, slug) for k, v in step.parameters.items()})
         params.update({k: v for k, v in overrides.items() if k in nb_params})
+        for ref in (r for r in step.inputs if r.startswith("each-region:")):
+            if "linked_regions" not in nb_params:
+                raise PipelineError(f"{spec.path.name}: step '{step.name}' reads {ref}; its notebook {step.notebook} "
+                                    "must declare the parameter linked_regions (the regions it links to).")
+            producer = spec.producer(ref.partition(":")[2])
+            made = list(region_values) if producer in regional else []
+            params["linked_regions"] = linked_regions(ref, spec, ctx, every_region, made)
         try:
             params = {k: schema.check_value(k, v) for k, v in params.items()}
         except PipelineError as exc:

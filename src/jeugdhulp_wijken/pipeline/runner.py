@@ -137,16 +137,14 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         planned = {p.step.name for p in plan.after}
         jobs = jobs or os.cpu_count() or 1
         regional = [plans for plans in plan.regions.values() if plans]
-        if len(regional) == 1:  # one region: its steps start as soon as the national steps they read are done
-            run_steps(plan.before + regional[0], ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs,
-                      **opts)
-        elif not regional:
-            run_steps(plan.before, ctx, run_dir, run_id, source_hash, manifest["steps"], width=jobs, **opts)
-        else:
+        if len(regional) > 1:  # the closing steps (the atlas) run beside the regions
             run_regions(plan, ctx, run_dir, run_id, source_hash, manifest, jobs=jobs, opts=opts,
                         edition=dict(spec=spec, lang=lang, planned=planned) if edition else None)
-        for p in plan.after:
-            run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
+        else:  # one region: its steps start as soon as the national steps they read are done
+            run_steps(plan.before + (regional[0] if regional else []), ctx, run_dir, run_id, source_hash,
+                      manifest["steps"], width=jobs, **opts)
+            for p in plan.after:
+                run_step(p, ctx, run_dir, run_id, source_hash, manifest["steps"], **opts)
         if edition:
             manifest["edition"] = build_edition(spec, ctx, plan.region_values, lang=lang)
             indexes = list(manifest["edition"]["regions"].values())

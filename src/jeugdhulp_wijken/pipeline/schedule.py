@@ -144,17 +144,19 @@ class Schedule:
 
 def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, manifest: dict, *,
                 jobs: int, opts: dict[str, Any], edition: dict[str, Any] | None) -> None:
-    """Several regions: the shared steps in threads of this process and the regions in worker processes
-    (each with one BLAS/OpenMP thread), ``jobs`` at a time in all (:class:`Schedule`), a progress line per
-    region. The first failure of a shared step stops new work and is raised once the running work has
+    """Several regions: the shared steps (the national ones and the closing ones, such as the atlas, which link
+    to the regions' reports but do not read them) in threads of this process and the regions in worker
+    processes (each with one BLAS/OpenMP thread), ``jobs`` at a time in all (:class:`Schedule`), a progress line
+    per region. The first failure of a shared step stops new work and is raised once the running work has
     ended; a failed region does not stop the others and is reported at the end."""
     import multiprocessing
 
-    sched = Schedule(plan.before, plan.regions, jobs, pages=edition is not None,
+    shared = plan.before + plan.after  # the closing steps read only shared artefacts: they run beside the regions
+    sched = Schedule(shared, plan.regions, jobs, pages=edition is not None,
                      sizes=lambda: _region_sizes(ctx, plan.before, plan.region_values))
     n = len(sched.regions)
     print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
-    nat_entries: list[list[dict]] = [[] for _ in plan.before]
+    nat_entries: list[list[dict]] = [[] for _ in shared]
     reg_entries: dict[str, list[dict]] = {slug: [] for slug in sched.regions}
     failures: list[str] = []
     finished_regions = 0
@@ -162,7 +164,7 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
 
     def submit(task: tuple):
         if task[0] == "national":
-            return threads.submit(run_step, plan.before[task[1]], ctx, run_dir, run_id, source_hash,
+            return threads.submit(run_step, shared[task[1]], ctx, run_dir, run_id, source_hash,
                                   nat_entries[task[1]], **{**opts, "progress": False})
         if task[0] == "region":
             slug, k, end = task[1:]

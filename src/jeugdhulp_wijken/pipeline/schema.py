@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from .spec import PipelineError
 
 @dataclass(frozen=True)
 class Param:
-    kind: str                       # str | bool | int | float | choice | region | dir | file | files | factor_files
+    kind: str                       # str | bool | int | float | choice | region | slugs | dir | file | files | factor_files
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
@@ -56,6 +57,7 @@ SCHEMA: dict[str, Param] = {
     "synthetic": Param("bool", "run on the synthetic study"),
     "region": Param("region", "a region (see jhw-reproduce --list-regions)"),
     "regions": Param("regions", "the regions of this run"),
+    "linked_regions": Param("slugs", "the regions whose report the atlas links (filled in by the runner)"),
     "year": Param("choice", "the data year", choices=(2017,)),
     "lang": Param("choice", "language of figures and reports", choices=("nl", "en")),
     "mirror": Param("dir", "a local mirror of the raw data", optional=True),
@@ -101,6 +103,7 @@ SCHEMA: dict[str, Param] = {
 }
 
 _TYPES = {"str": str, "bool": bool}
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def _bad(name: str, value: Any, allowed: str) -> PipelineError:
@@ -140,6 +143,10 @@ def check_value(name: str, value: Any) -> Any:
         raise _bad(name, value, "a region name or code, or a list of gemeente codes")
     if k == "regions":
         return value
+    if k == "slugs":
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) and _SLUG.match(v) for v in value):
+            return list(value)
+        raise _bad(name, value, "a list of region slugs such as 'jz24' or 'haaglanden'")
     if k == "dir" or k == "file":
         if value in ("", None) and (spec.optional or k == "dir" and not spec.must_exist):
             return value
