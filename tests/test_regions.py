@@ -76,6 +76,23 @@ def test_malformed_region_file_is_reported(tmp_path):
     assert "jz_code" in str(err.value) and "data.csv" in str(err.value) and "XX99" in str(err.value)
 
 
+def test_the_gemeente_table_is_read_again_when_a_file_changes_and_each_caller_gets_its_own_copy(tmp_path):
+    from jeugdhulp_wijken import sources
+
+    folder = sources.raw_path(regions.REGIONS_SOURCES[0], "").parent
+    src, dst = synthetic_raw_dir() / folder, tmp_path / folder
+    dst.mkdir(parents=True)
+    for name in ("DataProperties.csv", "data.csv"):
+        (dst / name).write_bytes((src / name).read_bytes())
+    first = regions.load_gemeente_regions(tmp_path)
+    first.loc[0, "gemeente_name"] = "Veranderd"
+    assert regions.load_gemeente_regions(tmp_path).loc[0, "gemeente_name"] != "Veranderd"
+    data = pd.read_csv(dst / "data.csv", dtype=str)
+    data.loc[0, "Naam_2"] = "Nieuwe naam"
+    data.to_csv(dst / "data.csv", index=False)
+    assert regions.load_gemeente_regions(tmp_path).loc[0, "gemeente_name"] == "Nieuwe naam"
+
+
 @pytest.mark.realdata
 def test_real_regions_and_haaglanden_vs_jz24():
     g = regions.load_gemeente_regions(real_raw_dir())

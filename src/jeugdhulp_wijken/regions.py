@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from . import files, paths
 from .study import STUDY_AREA, STUDY_AREA_GEMEENTEN
 
 #: The raw files this module reads (ids of data/sources.yml).
@@ -98,6 +99,13 @@ def load_gemeente_regions(raw_dir: str | Path = paths.RAW) -> pd.DataFrame:
     for p in (data_path, prop_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found. Fetch the raw data first (jhw-fetch or scripts/fetch_data.py).")
+    return _gemeente_regions(files.file_version(data_path), files.file_version(prop_path)).copy()
+
+
+@lru_cache(maxsize=4)
+def _gemeente_regions(data_version: tuple[str, int, int], prop_version: tuple[str, int, int]) -> pd.DataFrame:
+    """The gemeente table, parsed once per version of the two CBS files (a notebook asks for it several times)."""
+    data_path, prop_path = Path(data_version[0]), Path(prop_version[0])
     props = read_cbs_csv(prop_path)
     jz_code, jz_name = _division_columns(props, r"^jeugdzorgregio", prop_path)
     ggd_code, ggd_name = _division_columns(props, r"^GGD-regio", prop_path)
