@@ -94,6 +94,20 @@ def test_html_ids_beside_embedded_figures_are_numbered_as_a_scan_of_the_whole_pa
         files.without_data_uris(page)
 
 
+def test_an_edit_outside_data_uris_does_not_see_the_payloads_and_leaves_them_as_they_were():
+    page = '<img src="data:image/png;base64,QUJDRA=="><img alt="x" src="data:image/svg+xml;base64,PHN2Zz4=">'
+    seen = []
+
+    def edit(text):
+        seen.append(text)
+        return text.replace("<img", "<img loading=\"lazy\"")
+
+    out = files.outside_data_uris(page, edit)
+    assert "QUJDRA" not in seen[0] and "PHN2Zz4" not in seen[0]
+    assert out == page.replace("<img", "<img loading=\"lazy\"")
+    assert files.outside_data_uris("a\x00b", str.upper) == "A\x00B", "a page with NUL characters is edited whole"
+
+
 def test_leaflet_map_written_twice_gives_the_same_bytes(tmp_path):
     def page():
         g = _gdf().assign(observed=[10.0, 12.0], expected_scp=[11.0, 11.5], difference=[-1.0, 0.5])

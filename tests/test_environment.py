@@ -71,3 +71,19 @@ def test_setup_and_lock_are_documented_commands():
     setup = (environment.ROOT / "scripts" / "setup_env.py").read_text(encoding="utf-8")
     assert '"--require-hashes", "-r", str(LOCK)' in setup and '"--no-deps", "-e"' in setup
     assert "make lock" in (environment.ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_run_names_the_installed_version_of_every_pin_and_reads_the_pins_again_when_they_change(
+        tmp_path, monkeypatch):
+    from jeugdhulp_wijken.pipeline import runner
+
+    versions = runner.package_versions()
+    assert versions == {name: metadata.version(name) for name in environment.read_pins()}
+    copy = tmp_path / "environment.yml"
+    text = environment.ENVIRONMENT_YML.read_text(encoding="utf-8")
+    copy.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(environment, "ENVIRONMENT_YML", copy)
+    assert runner.package_versions() == versions
+    copy.write_text(text.replace("#   - seaborn==", "#   - not-installed-here==0.1\n#   - seaborn=="), encoding="utf-8")
+    changed = runner.package_versions()
+    assert changed["not-installed-here"] is None and changed["seaborn"] == versions["seaborn"]

@@ -11,7 +11,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -107,6 +107,23 @@ def without_data_uris(html: str) -> str:
     return _DATA_URI_PAYLOAD.sub(r"\1", html)
 
 
+def outside_data_uris(html: str, edit: Callable[[str], str]) -> str:
+    """``edit(html)`` without letting ``edit`` read the payloads of base64 data URIs (embedded figures are most
+    of a page's bytes, and a regular expression over them is slow): each payload is set aside, ``edit`` gets
+    the page with a placeholder in its place, and the payloads are put back. ``edit`` must keep the
+    placeholders (``\\x00<n>\\x00``), as an edit of tags and ids does."""
+    if "\x00" in html:
+        return edit(html)
+    payloads: list[str] = []
+
+    def stash(m: re.Match) -> str:
+        payloads.append(m.group(2))
+        return f"{m.group(1)}\x00{len(payloads) - 1}\x00"
+
+    edited = edit(_DATA_URI_PAYLOAD.sub(stash, html))
+    return re.sub("\x00(\\d+)\x00", lambda m: payloads[int(m.group(1))], edited)
+
+
 _HTML_ID = re.compile(
     # folium/branca element names (``map_<32 hex>``, ``geo_json_<32 hex>``) and plotly's uuid4 div ids
     r"(?<=_)[0-9a-f]{32}(?![0-9a-f])"
@@ -129,13 +146,8 @@ def stable_html_ids(html: str) -> str:
                             else f"00000000-0000-4000-8000-{n:012x}")
         return mapping[key]
 
-    # The payloads of data URIs (most of a report's bytes) hold no id: base64 has neither "_" nor "-".
-    pieces, start = [], 0
-    for payload in _DATA_URI_PAYLOAD.finditer(html):
-        pieces += [_HTML_ID.sub(sub, html[start:payload.start(2)]), payload.group(2)]
-        start = payload.end(2)
-    pieces.append(_HTML_ID.sub(sub, html[start:]))
-    return "".join(pieces)
+    # the payloads of data URIs hold no id: base64 has neither "_" nor "-"
+    return outside_data_uris(html, lambda text: _HTML_ID.sub(sub, text))
 
 
 def write_html(path: str | os.PathLike, html: str) -> Path:

@@ -51,8 +51,10 @@ PACKAGE_MODULES = (
 )
 #: Caches of the package filled after :data:`PACKAGE_MODULES`, as ``module:function``: each holds what a file
 #: parses or compiles to, keyed on that file's version (path, mtime, size), so a kernel that finds the file
-#: changed reads it again. Every notebook saves figures (the registry) and every report renders templates.
-PACKAGE_CACHES = ("jeugdhulp_wijken.figure_registry:load_registry", "jeugdhulp_wijken.report.render:compile_templates")
+#: changed reads it again. Every notebook saves figures (the registry); every report renders templates and
+#: names the installed versions of the pinned packages.
+PACKAGE_CACHES = ("jeugdhulp_wijken.figure_registry:load_registry", "jeugdhulp_wijken.report.render:compile_templates",
+                  "jeugdhulp_wijken.pipeline.runner:package_versions")
 #: The backend ipykernel gives matplotlib in every kernel; set before matplotlib is imported here.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: The kernel command this server can start: ``<python> <flags> -m ipykernel_launcher -f <file>``.

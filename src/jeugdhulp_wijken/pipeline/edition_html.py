@@ -130,8 +130,8 @@ _IMG = re.compile(r"<img\b(?![^>]*\salt=)")
 def _accessible(body: str, image_alt: str) -> str:
     """What nbconvert's page pass adds for keyboard and screen-reader users: every cell input and output a tab
     stop (``tabindex="0"``), and an alt text on every image that has none."""
-    body = _FOCUSABLE.sub(r'\1 tabindex="0">', body)
-    return _IMG.sub(f'<img alt="{html.escape(image_alt)}"', body)
+    alt = f'<img alt="{html.escape(image_alt)}"'
+    return files.outside_data_uris(body, lambda text: _IMG.sub(alt, _FOCUSABLE.sub(r'\1 tabindex="0">', text)))
 
 
 class _Memo:

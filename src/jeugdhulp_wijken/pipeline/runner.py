@@ -7,6 +7,7 @@ and status, and the status of the run: ``ok``, ``failed`` or ``interrupted``.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -38,16 +39,25 @@ def _git_commit(root: Path) -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of every package pinned in environment.yml."""
+    """Installed versions of every package pinned in environment.yml. Looked up once per process and version
+    of environment.yml (the kernel server does so for all kernels of a run), so a run's manifest and every
+    report of the run name the same versions."""
+    from ..environment import ENVIRONMENT_YML
+
+    return dict(_installed_versions(files.file_version(ENVIRONMENT_YML)))
+
+
+@functools.lru_cache(maxsize=2)
+def _installed_versions(pins_version: tuple[str, int, int]) -> tuple[tuple[str, str | None], ...]:
     from ..environment import read_pins
 
-    out = {}
-    for name in sorted(read_pins()):
+    out = []
+    for name in sorted(read_pins(pins_version[0])):
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+            out.append((name, None))
+    return tuple(out)
 
 
 def prepare_data(ctx: Context, mirror: str | None, online: bool) -> None:
