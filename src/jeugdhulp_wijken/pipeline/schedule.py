@@ -13,6 +13,7 @@ from .plan import Context, RunPlan, StepPlan
 from .spec import PipelineError, StepFailed
 from .steps import in_slots, run_step, run_steps, step_dependencies
 
+
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
                 force: bool, edition: dict[str, Any] | None = None) -> tuple[list[dict], str | None]:
     """Worker: run steps of one region in order, then, if ``edition`` is given (the arguments of
@@ -86,7 +87,8 @@ class Schedule:
     slots. A shared step goes first once the steps it reads are done; then the rest of a started region,
     then a new region, each as far as the shared steps it reads are done; last, a worker's imports. So
     the regions' maps and local factors start as soon as the model is fitted, beside the national
-    local-factor analysis, and a region's report follows once that analysis is done."""
+    local-factor analysis, and a region's report follows once that analysis is done. ``national``: the shared
+    steps, the closing ones (the atlas) included; they are tasks of kind "national"."""
 
     def __init__(self, national: list[StepPlan], regions: dict[str, list[StepPlan]], jobs: int, *,
                  sizes: Callable[[], dict[str, int]] = dict, pages: bool = False):
