@@ -69,6 +69,25 @@ def test_influence_measures_equal_statsmodels_olsinfluence():
     assert int(np.argmax(cooks)) == 4
 
 
+@pytest.mark.parametrize("cov_type", ["HC3", "cluster"])
+def test_leave_one_out_pvalues_equal_statsmodels_fits(cov_type):
+    """The refits of the influence checks compute p-values with numpy; they equal those of statsmodels' fit."""
+    import pandas as pd
+
+    from jeugdhulp_wijken.local_factors.stats import _design, fit_ols, ols_pvalues
+    rng = np.random.default_rng(11)
+    for n, k, n_groups in [(25, 1, 3), (80, 3, 12), (300, 4, 45)]:
+        frame = pd.DataFrame({f"x{i}": rng.normal(size=n) * 10.0 ** i for i in range(k)})
+        frame["y"] = 0.2 * frame["x0"] + rng.standard_t(3, size=n)
+        frame["g"] = [f"GM{v:04d}" for v in rng.integers(0, n_groups, size=n)]
+        xs = [f"x{i}" for i in range(k)]
+        expected = np.asarray(fit_ols(frame, "y", xs, cov_type=cov_type, groups="g").pvalues)
+        got = ols_pvalues(_design(frame, xs), frame["y"].to_numpy(float), cov_type, pd.factorize(frame["g"])[0])
+        np.testing.assert_allclose(got, expected, rtol=1e-10)
+    with pytest.raises(ValueError, match="cov_type"):
+        ols_pvalues(np.ones((5, 1)), np.arange(5.0), "HC1")
+
+
 # --------------------------------------------------------------------------- one extreme wijk
 
 @pytest.fixture(scope="module")

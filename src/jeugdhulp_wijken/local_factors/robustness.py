@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .stats import PRECISION, _primary_cov, bh_significant, fit_ols
+from .stats import PRECISION, _design, _primary_cov, bh_significant, fit_ols, ols_pvalues
 
 ROBUST, FRAGILE, NOT_SIGNIFICANT = "robust", "fragile", "not_significant"
 REASONS = {
@@ -242,12 +242,14 @@ def regression_influence(frame: pd.DataFrame, models: Mapping[str, Sequence[str]
             continue
         for family, fam in prim.groupby("family", sort=True):
             fam_models = list(dict.fromkeys(fam["model"]))
-            samples, fits, members, candidates = {}, {}, {}, set()
+            samples, fits, members, arrays, candidates = {}, {}, {}, {}, set()
             for m in fam_models:
                 xs = list(models[m])
                 sub = frame.dropna(subset=[yy, *xs]).reset_index(drop=True)
                 params, dfbeta, dfbetas, cooks = _influence(sub, yy, xs)
                 samples[m], fits[m], members[m] = sub, (params, dfbeta, dfbetas, cooks), set(sub["wijk_code"])
+                arrays[m] = (sub["wijk_code"].to_numpy(), _design(sub, xs), sub[yy].to_numpy(float),
+                             pd.factorize(sub[groups])[0])
                 if o == "raw":
                     top = int(np.argmax(cooks))
                     most[m] = {"wijk_code": sub.at[top, "wijk_code"], "cooks_d": float(cooks[top]),
@@ -267,13 +269,12 @@ def regression_influence(frame: pd.DataFrame, models: Mapping[str, Sequence[str]
             for code in sorted(candidates):
                 p = p_full.copy()
                 for m in fam_models:
-                    sub = samples[m]
                     if code not in members[m]:
                         continue
-                    red = sub[sub["wijk_code"] != code]
-                    res = fit_ols(red, yy, list(models[m]), groups=groups,
-                                  cov_type=_primary_cov(red[groups].nunique(), min_clusters))
-                    pv = np.asarray(res.pvalues)
+                    wijken, X, yv, clusters = arrays[m]
+                    keep = wijken != code
+                    pv = ols_pvalues(X[keep], yv[keep], _primary_cov(len(np.unique(clusters[keep])), min_clusters),
+                                     clusters[keep])
                     for j, x in enumerate(models[m], start=1):
                         if (m, x) in keys:
                             p[keys.index((m, x))] = pv[j]

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .factor_files import FactorSpec
 
@@ -99,6 +99,35 @@ def fit_ols(frame: pd.DataFrame, y: str, xs: Sequence[str], *, cov_type: str = "
     if cov_type == "nonrobust":
         return model.fit()
     return model.fit(cov_type=cov_type, use_t=True)
+
+
+def ols_pvalues(X: np.ndarray, y: np.ndarray, cov_type: str, groups: np.ndarray | None = None) -> np.ndarray:
+    """The p-values of an OLS fit, as :func:`fit_ols` gives them (``res.pvalues``), from the same formulas of
+    statsmodels without its model and results objects: the leave-one-out checks refit hundreds of times, and
+    this takes a tenth of the time. ``X`` includes the constant; ``cov_type`` 'HC3' (t with n − rank df) or
+    'cluster' on the integer ``groups`` (CR1 with statsmodels' small-sample factor, t with G − 1 df).
+    Tests check the equality with statsmodels."""
+    from statsmodels.tools.tools import pinv_extended
+
+    pinv, singular = pinv_extended(X)
+    beta = pinv @ y
+    e = y - X @ beta
+    n, k = X.shape
+    if cov_type == "cluster":
+        _, codes = np.unique(groups, return_inverse=True)
+        n_groups = int(codes.max()) + 1
+        sums = np.zeros((n_groups, k))
+        np.add.at(sums, codes, X * e[:, None])
+        bread = pinv @ pinv.T
+        cov = bread @ (sums.T @ sums) @ bread * (n_groups / (n_groups - 1.0) * ((n - 1.0) / (n - k)))
+        df = n_groups - 1
+    elif cov_type == "HC3":
+        h = np.einsum("ij,ik,kj->i", X, X, pinv @ pinv.T)
+        cov = pinv @ ((e ** 2 / (1 - h) ** 2)[:, None] * pinv.T)
+        df = n - int(np.sum(singular > singular.max() * max(X.shape) * np.finfo(float).eps))
+    else:
+        raise ValueError(f"cov_type must be 'HC3' or 'cluster', not {cov_type!r}")
+    return 2 * special.stdtr(df, -np.abs(beta / np.sqrt(np.diag(cov))))  # scipy.stats.t.sf, without its overhead
 
 
 def correlations(frame: pd.DataFrame, specs: Mapping[str, FactorSpec], *, y: str = "difference",
