@@ -104,6 +104,27 @@ def test_each_kernel_is_a_new_forked_process_with_the_requested_folder_environme
     assert kernels.ADDRESS_VARIABLE not in os.environ and not Path(address).exists()
 
 
+def test_a_new_kernel_is_connected_to_once_it_listens_and_not_waited_for_when_it_ended(tmp_path):
+    class Running:
+        def poll(self):
+            return None
+
+    class Ended:
+        def poll(self):
+            return 0
+
+    info = {"transport": "ipc", "ip": str(tmp_path / "k"), **{key: i + 1 for i, key in enumerate(kernels.KERNEL_PORTS)}}
+    for key in kernels.KERNEL_PORTS[:-1]:
+        Path(f"{info['ip']}-{info[key]}").touch()
+    t0 = time.monotonic()
+    assert not kernels.wait_until_bound(info, Ended()), "a kernel that ended is not waited for"
+    assert not kernels.wait_until_bound(info, Running(), timeout=0.05), "one socket is still missing"
+    assert time.monotonic() - t0 < 5
+    Path(f"{info['ip']}-{info[kernels.KERNEL_PORTS[-1]]}").touch()
+    assert kernels.wait_until_bound(info, Running())
+    assert not kernels.wait_until_bound({**info, "transport": "tcp"}, Running()), "TCP ports are not watched"
+
+
 def test_without_a_server_the_kernel_starts_the_ordinary_way(tmp_path, monkeypatch):
     monkeypatch.delenv(kernels.ADDRESS_VARIABLE, raising=False)
     probe, kind, _ = asyncio.run(_probe(tmp_path))

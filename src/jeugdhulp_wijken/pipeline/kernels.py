@@ -8,12 +8,12 @@ the standard IPython command, or when the server does not answer. The kernel tha
 same either way (a new process, the kernel spec's interpreter, the run's environment and working
 folder); ``make verify`` re-executes the reference notebooks with ordinary kernels and compares.
 
-The manager also trims three waits of jupyter_client that every notebook paid in full: the client is
-ready once the kernel has answered and IOPub is quiet for :data:`IOPUB_QUIET_S` (not 0.2 s); a kernel
-that was asked to shut down is watched every :data:`SHUTDOWN_POLL_S` (not 0.1 s); and a kernel that is
-shutting down after its notebook is not interrupted first (its cells are done, and the interrupt only
-printed ``KeyboardInterrupt caught in kernel``). A kernel whose cell runs too long is still interrupted
-by nbclient, as before.
+The manager also trims four waits of jupyter_client that every notebook paid in full: the client connects once
+the forked kernel listens (:func:`wait_until_bound`), not 100 ms later; the client is ready once the kernel
+has answered and IOPub is quiet for :data:`IOPUB_QUIET_S` (not 0.2 s); a kernel that was asked to shut down is
+watched every :data:`SHUTDOWN_POLL_S` (not 0.1 s); and a kernel that is shutting down after its notebook is
+not interrupted first (its cells are done, and the interrupt only printed ``KeyboardInterrupt caught in
+kernel``). A kernel whose cell runs too long is still interrupted by nbclient, as before.
 """
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ REQUEST_TIMEOUT_S = 300.0
 IOPUB_QUIET_S = 0.02
 #: How often a kernel that was asked to shut down is checked.
 SHUTDOWN_POLL_S = 0.01
+#: The sockets a kernel binds (connection-file keys); a new kernel is watched every BIND_POLL_S until they
+#: exist, for at most BIND_TIMEOUT_S.
+KERNEL_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+BIND_POLL_S = 0.002
+BIND_TIMEOUT_S = 10.0
 
 
 def _kernel_interpreter() -> list[str] | None:
@@ -112,6 +117,21 @@ def request_kernel(cmd: list[str], env: dict[str, str], cwd: str) -> int | None:
     return reply.get("pid") if isinstance(reply.get("pid"), int) else None
 
 
+def wait_until_bound(info: dict[str, Any], process: Any, timeout: float = BIND_TIMEOUT_S) -> bool:
+    """Wait until a new kernel listens on its Unix sockets (their files exist), so that the client's first
+    connection attempt succeeds: one that comes too early is retried by ZeroMQ only after 100 ms. False when
+    the transport is not ``ipc``, the kernel ended or ``timeout`` passed; the client then connects as usual."""
+    if info.get("transport") != "ipc":
+        return False
+    files = [f"{info['ip']}-{info[key]}" for key in KERNEL_PORTS]
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(f) for f in files):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(BIND_POLL_S)
+    return True
+
+
 class ForkedKernel:
     """The process handle of a kernel forked by the server. It is the server's child, not ours, so it is
     watched through a pidfd; its exit status is not known here (reported as 0)."""
@@ -175,6 +195,7 @@ def kernel_manager_class():
             self.process = ForkedKernel(pid)
             self.pid = self.pgid = pid  # the kernel leads its own process group, as jupyter_client's do
             self.cwd = cwd
+            wait_until_bound(self.connection_info, self.process)
             return self.connection_info
 
     class ReadyClient(AsyncKernelClient):
