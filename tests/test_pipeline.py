@@ -477,6 +477,47 @@ def test_a_failing_step_beside_another_lets_that_one_finish_and_then_stops_the_r
     assert [(s["name"], s["status"]) for s in failed["steps"]] == [("a", "failed"), ("b", "ran")]
 
 
+def test_the_last_regions_run_their_independent_steps_side_by_side_and_a_failure_among_them_is_reported(
+        tmp_path, capsys):
+    """Two regions on two slots go step by step: a region's two steps that do not read each other run in two
+    workers at once, its third step after both. A step that fails beside its region's other step lets that one
+    finish; the region is reported FAILED once, and the manifest lists every region's steps in plan order."""
+    (tmp_path / "nb").mkdir()
+    make_notebook(tmp_path / "nb" / "base.ipynb",
+                  "from pathlib import Path\nPath(output_dir, 'base.txt').write_text('1')\n", 'output_dir = "out"\n')
+    body = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep(1.5)\n"
+            "assert not ({broken} and region == 'Alpha'), 'deliberately broken'\n"
+            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
+    for name, broken in (("maps", True), ("factors", False)):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(name=name, broken=broken),
+                      'output_dir = "out"\nregion = "X"\n')
+    make_notebook(tmp_path / "nb" / "summary.ipynb",
+                  "from pathlib import Path\n"
+                  "Path(output_dir, 'summary.txt').write_text(Path(input_dir, 'maps.txt').read_text())\n",
+                  'input_dir = "in"\noutput_dir = "out"\n')
+    regional = [{"name": n, "notebook": f"nb/{n}.ipynb", "stage": "regional", "inputs": ["national:base.txt"],
+                 "outputs": [f"{n}.txt"]} for n in ("maps", "factors")]
+    regional.append({"name": "summary", "notebook": "nb/summary.ipynb", "stage": "regional",
+                     "inputs": ["regional:maps.txt", "regional:factors.txt"], "outputs": ["summary.txt"]})
+    test_spec, ctx = spec_in(tmp_path, {
+        "defaults": {"region": "Testland"}, "stages": NATIONAL_AND_REGIONAL,
+        "steps": [{"name": "base", "notebook": "nb/base.ipynb", "stage": "national", "inputs": [],
+                   "outputs": ["base.txt"]}, *regional]})
+    with pytest.raises(pipeline.StepFailed, match="1 of 2 regions failed"):
+        run_tiny(test_spec, ctx, regions=["Alpha", "Beta"], jobs=2, edition=False)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[region")]
+    assert len(lines) == 2 and any("alpha: FAILED" in ln for ln in lines) and any("beta: done" in ln for ln in lines)
+    maps, factors = [[float(v) for v in (ctx.derived / "beta" / f"{n}.txt").read_text().split()]
+                     for n in ("maps", "factors")]
+    assert maps[0] < factors[1] and factors[0] < maps[1], "a region's independent steps ran side by side"
+    assert (ctx.derived / "beta" / "summary.txt").is_file()
+    assert (ctx.derived / "alpha" / "factors.txt").is_file(), "the step beside the failed one finished"
+    assert not (ctx.derived / "alpha" / "summary.txt").exists()
+    failed = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
+    assert statuses(failed) == [("base", None, "ran"), ("maps", "alpha", "failed"), ("factors", "alpha", "ran"),
+                                ("maps", "beta", "ran"), ("factors", "beta", "ran"), ("summary", "beta", "ran")]
+
+
 def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
     from jeugdhulp_wijken.pipeline.execute import kernel_sockets
 
@@ -537,9 +578,10 @@ def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_fir
     from jeugdhulp_wijken.pipeline.schedule import Schedule
 
     spec = pipeline.load_spec()
-    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ01", "NL", "JZ02"])
+    plan = pipeline.plan_run(spec, pipeline.Context.make(synthetic=False), regions=["JZ01", "NL", "JZ02", "JZ03"])
     names = [p.step.name for p in plan.before]
-    sched = Schedule(plan.before, plan.regions, 2, pages=True, sizes=lambda: {"jz01": 5, "nl": 100, "jz02": 7})
+    sched = Schedule(plan.before, plan.regions, 2, pages=True,
+                     sizes=lambda: {"jz01": 5, "nl": 100, "jz02": 7, "jz03": 6})
 
     def national(name):
         sched.nat_done.add(names.index(name))
@@ -553,20 +595,34 @@ def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_fir
     assert sched.next_task() is None
     national("scp_model")
     assert sched.next_task() == ("national", names.index("local_factors_nl"))
-    # the regions' maps and local factors, largest region first, before the national local factors are done
+    # the regions' maps and local factors, largest region first, before the national local factors are done;
+    # a region goes to one worker at a time, its steps in one task
     assert sched.next_task() == ("region", "nl", 0, 2)
     assert sched.next_task() == ("region", "jz02", 0, 2)
-    assert not sched.region_ran("nl", 2, failed=False)
+    assert not sched.region_ran("nl", 0, 2, failed=False)
     national("local_factors_nl")
     national("qualitative_coding")
     assert sched.next_task() == ("pages",), "the shared pages once the shared steps are done"
     assert sched.next_task() == ("region", "nl", 2, 3), "a started region's report before a new region"
-    assert sched.next_task() == ("region", "jz01", 0, 3)
-    assert sched.region_ran("nl", 3, failed=False)
-    assert sched.region_ran("jz01", 0, failed=True), "a failed region is finished"
-    assert sched.next_task() is None, "jz02 is still running its first steps"
-    assert not sched.region_ran("jz02", 2, failed=False)
+    # the last two regions (as many as there are slots) go step by step: their maps and local factors side by side
+    assert sched.next_task() == ("region", "jz03", 0, 1)
+    assert sched.next_task() == ("region", "jz03", 1, 2)
+    assert sched.next_task() == ("region", "jz01", 0, 1)
+    assert sched.next_task() == ("region", "jz01", 1, 2)
+    assert sched.next_task() is None, "the reports wait for their regions' maps and local factors"
+    assert sched.region_ran("nl", 2, 3, failed=False)
+    assert not sched.region_ran("jz03", 1, 2, failed=False)
+    assert sched.next_task() is None, "jz03's report waits for its maps as well"
+    assert not sched.region_ran("jz03", 0, 1, failed=False)
+    assert sched.next_task() == ("region", "jz03", 2, 3)
+    assert not sched.region_ran("jz01", 0, 1, failed=True), "a failure while another step of the region runs"
+    assert sched.next_task() is None, "nothing more of jz01 starts"
+    assert sched.region_ran("jz01", 1, 2, failed=False), "jz01 is finished (failed) once its last task ended"
+    assert sched.region_ran("jz03", 2, 3, failed=False)
+    assert not sched.region_ran("jz02", 0, 2, failed=False)
     assert sched.next_task() == ("region", "jz02", 2, 3)
+    assert sched.region_ran("jz02", 2, 3, failed=False)
+    assert sched.next_task() is None
 
 
 def test_the_atlas_runs_beside_the_regions_once_the_model_is_fitted():
@@ -585,7 +641,7 @@ def test_the_atlas_runs_beside_the_regions_once_the_model_is_fitted():
         sched.nat_done.add(names.index(name))
     assert sched.next_task() == ("national", names.index("local_factors_nl"))
     assert sched.next_task() == ("national", names.index("atlas")), "the atlas does not wait for the regions"
-    assert sched.next_task() == ("region", "jz02", 0, 2)
+    assert sched.next_task() == ("region", "jz02", 0, 1), "then the regions (two regions, two slots: step by step)"
 
 
 def test_the_atlas_links_the_reports_that_exist_and_those_the_run_makes(tmp_path):

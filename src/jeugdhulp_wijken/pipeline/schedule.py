@@ -75,6 +75,11 @@ def _region_sizes(ctx: Context, national: list[StepPlan], values: dict[str, Any]
     return {slug: len(codes) for slug, codes in members.items()}
 
 
+def _in_order(tasks: dict[int, list[dict]]) -> list[dict]:
+    """The manifest entries of a region's tasks (keyed by their first step), in the order of its steps."""
+    return [entry for first in sorted(tasks) for entry in tasks[first]]
+
+
 def _region_line(i: int, n: int, slug: str, entries: list[dict], seconds: float, error: str | None) -> str:
     ran = sum(e.get("status") == "ran" for e in entries)
     cached = sum(e.get("status") == "cached" for e in entries)
@@ -85,10 +90,15 @@ def _region_line(i: int, n: int, slug: str, entries: list[dict], seconds: float,
 class Schedule:
     """What runs next, when a run has several regions: the shared steps and the regions share ``jobs``
     slots. A shared step goes first once the steps it reads are done; then the rest of a started region,
-    then a new region, each as far as the shared steps it reads are done; last, a worker's imports. So
-    the regions' maps and local factors start as soon as the model is fitted, beside the national
-    local-factor analysis, and a region's report follows once that analysis is done. ``national``: the shared
-    steps, the closing ones (the atlas) included; they are tasks of kind "national"."""
+    then a new region, each as far as the steps it reads are done; last, a worker's imports. So the
+    regions' maps and local factors start as soon as the model is fitted, beside the national local-factor
+    analysis, and a region's report follows once that analysis is done. ``national``: the shared steps, the
+    closing ones (the atlas) included; they are tasks of kind "national".
+
+    A region task runs consecutive steps of one region in one worker. The last ``jobs`` regions to start
+    go step by step instead, so that their steps that do not read each other (the maps and the local
+    factors) run side by side and the run does not end with one worker busy on a whole region while the
+    others wait."""
 
     def __init__(self, national: list[StepPlan], regions: dict[str, list[StepPlan]], jobs: int, *,
                  sizes: Callable[[], dict[str, int]] = dict, pages: bool = False):
@@ -97,20 +107,30 @@ class Schedule:
         self.regions = {slug: plans for slug, plans in regions.items() if plans}
         self.sizes, self.size = sizes, None  # region sizes, asked for when the first region starts
         self.pages = pages  # the shared teaching-edition pages are still to render, once the shared steps are done
+        self.jobs = jobs
         n = len(national)
-        self.reg_deps = {slug: [d & set(range(n)) for d in step_dependencies(national + plans)[n:]]
+        # per region step: the shared steps and the earlier steps of its region that it reads
+        self.reg_deps = {slug: [(d & set(range(n)), {j - n for j in d if j >= n})
+                                for d in step_dependencies(national + plans)[n:]]
                          for slug, plans in self.regions.items()}
         self.nat_started: set[int] = set()
         self.nat_done: set[int] = set()
-        self.next_step = {slug: 0 for slug in self.regions}
-        self.busy: set[str] = set()
+        self.next_step = {slug: 0 for slug in self.regions}  # the region's first step not handed out
+        self.done = {slug: set() for slug in self.regions}
+        self.running = {slug: 0 for slug in self.regions}  # the region's tasks that are running
+        self.failed: set[str] = set()
         self.warm_ups = min(jobs, len(self.regions))
 
+    def _ready(self, slug: str, i: int, first: int) -> bool:
+        """Step ``i`` of a region can run once steps ``first``..``i - 1`` (run before it in the same task) are."""
+        shared, own = self.reg_deps[slug][i]
+        return shared <= self.nat_done and own <= self.done[slug] | set(range(first, i))
+
     def ready_count(self, slug: str) -> int:
-        """How many of the region's next steps can run now (the shared steps they read are done)."""
+        """How many of the region's next steps can run now, in order, in one task."""
         plans, k = self.regions[slug], self.next_step[slug]
         end = k
-        while end < len(plans) and self.reg_deps[slug][end] <= self.nat_done:
+        while end < len(plans) and self._ready(slug, end, k):
             end += 1
         return end - k
 
@@ -122,27 +142,36 @@ class Schedule:
         if self.pages and len(self.nat_done) == len(self.national):
             self.pages = False
             return ("pages",)
-        waiting = [s for s in self.regions if s not in self.busy and self.next_step[s] < len(self.regions[s])]
+        waiting = [s for s in self.regions if self.next_step[s] < len(self.regions[s])]
         if waiting and self.size is None and any(self.ready_count(s) for s in waiting):
             self.size = self.sizes()
+        step_by_step = sum(self.next_step[s] == 0 for s in waiting) <= self.jobs
         # started regions first, then the largest
         for slug in sorted(waiting, key=lambda s: (self.next_step[s] == 0, -(self.size or {}).get(s, 0))):
-            count = self.ready_count(slug)
+            if self.running[slug] and not step_by_step:
+                continue  # a region goes in one worker at a time, except step by step
+            count = min(self.ready_count(slug), 1) if step_by_step else self.ready_count(slug)
             if count:
                 k = self.next_step[slug]
-                self.busy.add(slug)
+                self.next_step[slug] = k + count
+                self.running[slug] += 1
                 return ("region", slug, k, k + count)
         if self.warm_ups and waiting:
             self.warm_ups -= 1
             return ("warm",)
         return None
 
-    def region_ran(self, slug: str, end: int, failed: bool) -> bool:
-        """Record a region task's end; True when the region is finished (all its steps, or a failure)."""
-        self.busy.discard(slug)
-        self.next_step[slug] = len(self.regions[slug]) if failed else end
-        return self.next_step[slug] == len(self.regions[slug])
-
+    def region_ran(self, slug: str, start: int, end: int, failed: bool) -> bool:
+        """Record the end of a region task (its steps ``start``..``end - 1``); True when the region is finished:
+        all its steps are done, or one failed and none of its tasks still runs (the rest is not started)."""
+        self.running[slug] -= 1
+        if failed:
+            self.failed.add(slug)
+            self.next_step[slug] = len(self.regions[slug])
+        else:
+            self.done[slug] |= set(range(start, end))
+        return self.running[slug] == 0 and self.next_step[slug] == len(self.regions[slug]) and \
+            (slug in self.failed or len(self.done[slug]) == len(self.regions[slug]))
 
 def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, manifest: dict, *,
                 jobs: int, opts: dict[str, Any], edition: dict[str, Any] | None) -> None:
@@ -159,7 +188,8 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
     n = len(sched.regions)
     print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
     nat_entries: list[list[dict]] = [[] for _ in shared]
-    reg_entries: dict[str, list[dict]] = {slug: [] for slug in sched.regions}
+    reg_entries: dict[str, dict[int, list[dict]]] = {slug: {} for slug in sched.regions}  # per task's first step
+    reg_errors: dict[str, str] = {}
     failures: list[str] = []
     finished_regions = 0
     started = time.perf_counter()
@@ -184,13 +214,14 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
             sched.nat_done.add(task[1])
         elif task[0] == "region":
             slug, entries, message = task[1], *result
-            reg_entries[slug].extend(entries)
-            if sched.region_ran(slug, task[3], failed=message is not None):
-                finished_regions += 1
-                print(_region_line(finished_regions, n, slug, reg_entries[slug], time.perf_counter() - started,
-                                   message), flush=True)
+            reg_entries[slug][task[2]] = entries
             if message:
+                reg_errors.setdefault(slug, message)
                 failures.append(f"{slug}: {message}")
+            if sched.region_ran(slug, task[2], task[3], failed=message is not None):
+                finished_regions += 1
+                print(_region_line(finished_regions, n, slug, _in_order(reg_entries[slug]),
+                                   time.perf_counter() - started, reg_errors.get(slug)), flush=True)
 
     # spawned inside run()'s one_thread_kernels() and kernel_server(): the workers inherit one BLAS thread
     # and the server's address, so their kernels are forked from the run's one server
@@ -205,7 +236,7 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
             for entries in nat_entries:
                 manifest["steps"].extend(entries)
             for slug in plan.regions:
-                manifest["steps"].extend(reg_entries.get(slug, []))
+                manifest["steps"].extend(_in_order(reg_entries.get(slug, {})))
     if error is not None:
         raise error
     if failures:
