@@ -45,7 +45,8 @@ WARM_MODULES = (
 PACKAGE_MODULES = (
     "jeugdhulp_wijken.lab", "jeugdhulp_wijken.catalog", "jeugdhulp_wijken.figures", "jeugdhulp_wijken.deviation",
     "jeugdhulp_wijken.geometry", "jeugdhulp_wijken.maps", "jeugdhulp_wijken.overview", "jeugdhulp_wijken.regions",
-    "jeugdhulp_wijken.wijktable", "jeugdhulp_wijken.scp", "jeugdhulp_wijken.local_factors",
+    "jeugdhulp_wijken.wijktable", "jeugdhulp_wijken.scp", "jeugdhulp_wijken.scp.io", "jeugdhulp_wijken.scp.plots",
+    "jeugdhulp_wijken.scp.region", "jeugdhulp_wijken.local_factors",
     "jeugdhulp_wijken.report", "jeugdhulp_wijken.report.browser", "jeugdhulp_wijken.atlas",
     "jeugdhulp_wijken.qualitative",
 )
