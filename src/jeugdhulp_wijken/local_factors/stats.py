@@ -104,7 +104,7 @@ def fit_ols(frame: pd.DataFrame, y: str, xs: Sequence[str], *, cov_type: str = "
 def ols_pvalues(X: np.ndarray, y: np.ndarray, cov_type: str, groups: np.ndarray | None = None) -> np.ndarray:
     """The p-values of an OLS fit, as :func:`fit_ols` gives them (``res.pvalues``), from the same formulas of
     statsmodels without its model and results objects: the leave-one-out checks refit hundreds of times, and
-    this takes a tenth of the time. ``X`` includes the constant; ``cov_type`` 'HC3' (t with n − rank df) or
+    this takes less than half the time of a fit. ``X`` includes the constant; ``cov_type`` 'HC3' (t with n − rank df) or
     'cluster' on the integer ``groups`` (CR1 with statsmodels' small-sample factor, t with G − 1 df).
     Tests check the equality with statsmodels."""
     from statsmodels.tools.tools import pinv_extended

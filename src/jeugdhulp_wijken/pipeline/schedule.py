@@ -122,7 +122,8 @@ class Schedule:
         self.warm_ups = min(jobs, len(self.regions))
 
     def _ready(self, slug: str, i: int, first: int) -> bool:
-        """Step ``i`` of a region can run once steps ``first``..``i - 1`` (run before it in the same task) are."""
+        """Whether step ``i`` of a region can run in a task that starts at step ``first``: the shared steps and the
+        region's steps it reads are done, or run before it in that task."""
         shared, own = self.reg_deps[slug][i]
         return shared <= self.nat_done and own <= self.done[slug] | set(range(first, i))
 
@@ -172,6 +173,7 @@ class Schedule:
             self.done[slug] |= set(range(start, end))
         return self.running[slug] == 0 and self.next_step[slug] == len(self.regions[slug]) and \
             (slug in self.failed or len(self.done[slug]) == len(self.regions[slug]))
+
 
 def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, manifest: dict, *,
                 jobs: int, opts: dict[str, Any], edition: dict[str, Any] | None) -> None:
