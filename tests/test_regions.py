@@ -36,6 +36,16 @@ def test_resolve_jz_code_name_ggd_list_and_nl():
     assert nl.kind == "nl" and len(nl.gemeente_codes) == 3
 
 
+def test_a_region_of_one_gemeente_is_named_in_the_singular():
+    g = _toy_gemeenten()
+    assert regions.resolve_region("JZ01", g).name == "Synthetische jeugdzorgregio 1 (JZ01, 2 gemeenten)"
+    one = regions.resolve_region("JZ02", g)
+    assert one.name == "Jeugdzorgregio Noordkant (JZ02, 1 gemeente)" and "1 gemeente (" in one.note
+    assert regions.resolve_region("GG9901", g).name == "GGD Een (GGD-regio, 1 gemeente)"
+    assert regions.resolve_region("GM9001", g).name == "Gemeente: Synthetische gemeente 01"
+    assert regions.resolve_region("GM9001,GM9003", g).name.startswith("Gemeenten: ")
+
+
 def test_unknown_region_lists_valid_values():
     g = _toy_gemeenten()
     with pytest.raises(regions.UnknownRegionError) as err:

@@ -162,6 +162,11 @@ def _codes(mask) -> tuple[str, ...]:
     return tuple(sorted(mask))
 
 
+def n_gemeenten(n: int) -> str:
+    """"1 gemeente", "9 gemeenten": a count of gemeenten in a region's name or note."""
+    return "1 gemeente" if n == 1 else f"{n} gemeenten"
+
+
 def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
     """Interpret the ``region`` parameter against the gemeente table.
 
@@ -181,9 +186,9 @@ def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
         sel = gemeenten[gemeenten["gemeente_code"].isin(codes)]
         names = ", ".join(sel.sort_values("gemeente_code")["gemeente_name"][:4])
         more = f" e.a. ({len(codes)} gemeenten)" if len(codes) > 4 else ""
-        return Region(name=f"Gemeenten: {names}{more}", slug=paths.region_slug(codes), kind="gemeenten",
-                      gemeente_codes=tuple(codes),
-                      note=f"User-defined region of {len(codes)} gemeenten: {', '.join(codes)}.")
+        return Region(name=f"{'Gemeente' if len(codes) == 1 else 'Gemeenten'}: {names}{more}",
+                      slug=paths.region_slug(codes), kind="gemeenten", gemeente_codes=tuple(codes),
+                      note=f"User-defined region of {n_gemeenten(len(codes))}: {', '.join(codes)}.")
     if not isinstance(region, str) or not region.strip():
         raise _unknown(region, gemeenten)
     text = region.strip()
@@ -216,11 +221,11 @@ def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
         sel = gemeenten[gemeenten["jz_code"] == jz_hit]
         jz_name = jz_by_code[jz_hit]
         codes = _codes(sel["gemeente_code"])
-        note = f"Jeugdzorgregio {jz_name} ({jz_hit}): {len(codes)} gemeenten (CBS 83553NED, 2017)."
+        note = f"Jeugdzorgregio {jz_name} ({jz_hit}): {n_gemeenten(len(codes))} (CBS 83553NED, 2017)."
         prefix = "" if "jeugdzorgregio" in jz_name.lower() else "Jeugdzorgregio "
-        label = f"{prefix}{jz_name} ({jz_hit}, {len(codes)} gemeenten)"
+        label = f"{prefix}{jz_name} ({jz_hit}, {n_gemeenten(len(codes))})"
         if jz_hit == "JZ24" and "GM0626" in codes:
-            label = f"Jeugdzorgregio {jz_name} ({jz_hit}, {len(codes)} gemeenten incl. Voorschoten)"
+            label = f"Jeugdzorgregio {jz_name} ({jz_hit}, {n_gemeenten(len(codes))} incl. Voorschoten)"
             note += (" Unlike the HHS study area 'Haaglanden' (9 GGD Haaglanden gemeenten, 102 wijken), "
                      "JZ24 also contains Voorschoten (GM0626).")
         return Region(name=label, slug=paths.region_slug(jz_hit), kind="jeugdzorgregio",
@@ -235,10 +240,10 @@ def resolve_region(region, gemeenten: pd.DataFrame) -> Region:
     if ggd_hit:
         sel = gemeenten[gemeenten["ggd_code"] == ggd_hit[0]]
         codes = _codes(sel["gemeente_code"])
-        note = f"GGD region {ggd_hit[1]} ({ggd_hit[0]}): {len(codes)} gemeenten (CBS 83553NED, 2017)."
+        note = f"GGD region {ggd_hit[1]} ({ggd_hit[0]}): {n_gemeenten(len(codes))} (CBS 83553NED, 2017)."
         if set(codes) == set(STUDY_AREA_GEMEENTEN):
             note += " Identical to the HHS study area 'Haaglanden'; jeugdzorgregio JZ24 also contains Voorschoten."
-        return Region(name=f"{ggd_hit[1]} (GGD-regio, {len(codes)} gemeenten)", slug=paths.region_slug(ggd_hit[0]),
+        return Region(name=f"{ggd_hit[1]} (GGD-regio, {n_gemeenten(len(codes))})", slug=paths.region_slug(ggd_hit[0]),
                       kind="ggd", gemeente_codes=codes, note=note)
 
     if _GM_RE.match(text.upper()):
