@@ -89,8 +89,7 @@ def step_dirs(spec: Spec, ctx: Context, step: Step, slug: str) -> tuple[Path, Pa
     return (figs if step.writes_to == "figures" else derived), figs
 
 
-def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str,
-                  every_region: list[str] = ()) -> list[tuple[Path, bool]]:
+def resolve_input(ref: str, spec: Spec, ctx: Context, slug: str) -> list[tuple[Path, bool]]:
     """[(path, optional)] of one input reference (see :mod:`.spec`)."""
     kind, _, name = ref.partition(":")
     if name and kind in ("source", "live"):
@@ -169,7 +168,7 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
 
     ``regions`` are region values already checked against the data (see :func:`.regions.expand`);
     ``region`` is a shortcut for one region. Without either, the spec's default region is used.
-    ``every_region`` (slugs of ``--region all``) resolves ``each-region:`` inputs (the atlas's links, see
+    ``every_region`` (slugs of ``--region all``): the regions an ``each-region:`` input may link to (see
     :func:`linked_regions`).
     """
     from .. import figure_registry
@@ -216,7 +215,7 @@ def plan_run(spec: Spec, ctx: Context, *, regions: list[Any] | None = None, regi
         plan = StepPlan(step, ctx.root / step.notebook, params, out_dir, fig_dir, [],
                         region=slug if spec.per_region(step) else None)
         for ref in step.inputs:
-            for p, optional in resolve_input(ref, spec, ctx, slug, every_region):
+            for p, optional in resolve_input(ref, spec, ctx, slug):
                 (plan.optional_inputs if optional else plan.inputs).append(p)
         plan.user_files = sorted({f for k, v in params.items() for f in schema.user_files(k, v)})
         plan.outputs = [paths.artefact(out_dir, output_file(o), ctx.synthetic) for o in step.outputs]
