@@ -485,11 +485,19 @@ def test_the_last_regions_run_their_independent_steps_side_by_side_and_a_failure
     (tmp_path / "nb").mkdir()
     make_notebook(tmp_path / "nb" / "base.ipynb",
                   "from pathlib import Path\nPath(output_dir, 'base.txt').write_text('1')\n", 'output_dir = "out"\n')
-    body = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep(1.5)\n"
+    # each of the two steps marks its start, then waits (up to a minute) for the other one's mark: both marks are
+    # seen only when the two steps are running at the same time, however long the workers take to start
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    body = ("import time\nfrom pathlib import Path\nmarks = Path({marks!r})\n"
+            "(marks / f'{{region}}-{name}').touch()\ndeadline = time.time() + 60\n"
+            "while not (marks / f'{{region}}-{other}').exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
+            "together = (marks / f'{{region}}-{other}').exists()\n"
             "assert not ({broken} and region == 'Alpha'), 'deliberately broken'\n"
-            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
-    for name, broken in (("maps", True), ("factors", False)):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(name=name, broken=broken),
+            "Path(output_dir, '{name}.txt').write_text('together' if together else 'alone')\n")
+    for name, other, broken in (("maps", "factors", True), ("factors", "maps", False)):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(marks=str(marks), name=name, other=other,
+                                                                     broken=broken),
                       'output_dir = "out"\nregion = "X"\n')
     make_notebook(tmp_path / "nb" / "summary.ipynb",
                   "from pathlib import Path\n"
@@ -507,9 +515,9 @@ def test_the_last_regions_run_their_independent_steps_side_by_side_and_a_failure
         run_tiny(test_spec, ctx, regions=["Alpha", "Beta"], jobs=2, edition=False)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[region")]
     assert len(lines) == 2 and any("alpha: FAILED" in ln for ln in lines) and any("beta: done" in ln for ln in lines)
-    maps, factors = [[float(v) for v in (ctx.derived / "beta" / f"{n}.txt").read_text().split()]
-                     for n in ("maps", "factors")]
-    assert maps[0] < factors[1] and factors[0] < maps[1], "a region's independent steps ran side by side"
+    assert [(ctx.derived / "beta" / f"{n}.txt").read_text() for n in ("maps", "factors")] == ["together"] * 2, \
+        "a region's independent steps ran side by side"
+    assert (ctx.derived / "alpha" / "factors.txt").read_text() == "together"
     assert (ctx.derived / "beta" / "summary.txt").is_file()
     assert (ctx.derived / "alpha" / "factors.txt").is_file(), "the step beside the failed one finished"
     assert not (ctx.derived / "alpha" / "summary.txt").exists()
