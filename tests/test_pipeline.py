@@ -418,12 +418,19 @@ def side_by_side(tmp_path, monkeypatch):
     """Two national steps that read nothing of each other, and a regional step that reads both."""
     monkeypatch.setitem(schema.SCHEMA, "fail", schema.Param("bool"))
     (tmp_path / "nb").mkdir()
-    body = ("import os, time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep(2)\n"
+    # a and b each mark their start and wait (up to a minute) for the other's mark: "together" means both ran at once
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    body = ("import os, time\nfrom pathlib import Path\nmarks = Path({marks!r})\n(marks / '{name}').touch()\n"
+            "deadline = time.time() + 60\n"
+            "while not (marks / '{other}').exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
+            "together = 'together' if (marks / '{other}').exists() else 'alone'\n"
             "assert not fail, 'deliberately broken'\n"
-            "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}} {{os.environ[\"OMP_NUM_THREADS\"]}}'\n"
+            "Path(output_dir, '{name}.txt').write_text(f'{{together}} {{os.environ[\"OMP_NUM_THREADS\"]}}'\n"
             "                                       f'\\n{{os.getcwd()}}')\n")
-    for name in ("a", "b"):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(name=name), 'output_dir = "out"\nfail = False\n')
+    for name, other in (("a", "b"), ("b", "a")):
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(marks=str(marks), name=name, other=other),
+                      'output_dir = "out"\nfail = False\n')
     make_notebook(tmp_path / "nb" / "c.ipynb",
                   "from pathlib import Path\n"
                   "Path(output_dir, 'c.txt').write_text(str(sorted(p.name for p in Path(national_dir).glob('*.txt'))))\n",
@@ -442,9 +449,9 @@ def test_independent_steps_run_side_by_side_with_one_blas_thread_each(side_by_si
     spec, ctx = side_by_side
     manifest = run_tiny(spec, ctx, jobs=2)
     assert statuses(manifest) == [("a", None, "ran"), ("b", None, "ran"), ("c", "testland", "ran")]
-    (a0, a1, a_threads), (b0, b1, b_threads) = [
+    (a_when, a_threads), (b_when, b_threads) = [
         (ctx.derived / "national" / f"{n}.txt").read_text().splitlines()[0].split() for n in ("a", "b")]
-    assert float(a0) < float(b1) and float(b0) < float(a1), "a and b must overlap in time"
+    assert a_when == b_when == "together", "a and b must overlap in time"
     assert a_threads == b_threads == "1"
     assert (ctx.derived / "testland" / "c.txt").read_text() == "['a.txt', 'b.txt']"
 
