@@ -3,6 +3,7 @@ failures, manifest."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -720,3 +721,36 @@ def test_a_user_path_is_absolute_or_relative_to_the_repository_root_or_notebooks
     assert paths.user_path("01_data_preparation.ipynb") == paths.NOTEBOOKS / "01_data_preparation.ipynb"
     assert paths.user_path("../pipeline.yml") == paths.ROOT / "pipeline.yml", "as a notebook sees it"
     assert paths.user_path("nowhere/x.csv") == paths.NOTEBOOKS / "nowhere" / "x.csv"
+
+
+def test_progress_lines_of_steps_side_by_side_are_never_run_together(monkeypatch):
+    """Threads that print progress at the same moment each leave whole lines (``print`` writes a line's text
+    and its newline in two writes, so on a terminal or pipe two lines could end up on one)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jeugdhulp_wijken.pipeline.steps import say
+
+    class SlowPipe:  # a write that takes a moment and lets other threads run, as a pipe's does
+        def __init__(self):
+            self.chunks = []
+
+        def write(self, text):
+            time.sleep(0.0002)
+            self.chunks.append(text)
+
+        def flush(self):
+            time.sleep(0.0002)
+
+    out = SlowPipe()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    def talk(worker: int) -> None:
+        for i in range(100):
+            say(f"[{worker}/4] step {i}: unchanged, served from cache")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(talk, range(4)))
+    lines = "".join(out.chunks).splitlines()
+    assert len(lines) == 4 * 100
+    assert all(re.fullmatch(r"\[\d/4\] step \d+: unchanged, served from cache", ln) for ln in lines)

@@ -36,6 +36,7 @@ from .plan import Context, StepPlan, stage_dirs, step_dirs
 from .edition_html import (GLOSSARY_SOURCE, LABELS, RECORD, TEMPLATES, EditionError, Page, _glossary,  # noqa: F401
                            _href, _load_record, _nav, _Renderer, _write_index, external_resources, notebook_title)
 from .spec import PipelineError, Spec, Step, load_spec
+from .steps import say
 
 EDITION_DIR = "leerversie"
 GLOSSARY_PAGE = "begrippenlijst.html"
@@ -210,7 +211,7 @@ class _Builder:
             record[page.target.name] = key
             self.rendered.append(ctx.rel(page.target))
             if verbose:
-                print(f"  edition: {ctx.rel(page.target)}", flush=True)
+                say(f"  edition: {ctx.rel(page.target)}")
         for folder, record in folders.items():
             files.write_json(folder / RECORD, {**_load_record(folder), **record})
 

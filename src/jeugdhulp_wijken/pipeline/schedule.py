@@ -11,7 +11,7 @@ from typing import Any, Callable
 from .edition_html import warm_up as edition_warm_up
 from .plan import Context, RunPlan, StepPlan
 from .spec import PipelineError, StepFailed
-from .steps import in_slots, run_step, run_steps, step_dependencies
+from .steps import in_slots, run_step, run_steps, say, step_dependencies
 
 
 def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
@@ -188,7 +188,7 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
     sched = Schedule(shared, plan.regions, jobs, pages=edition is not None,
                      sizes=lambda: _region_sizes(ctx, plan.before, plan.region_values))
     n = len(sched.regions)
-    print(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each", flush=True)
+    say(f"{n} regions; {jobs} at a time, one BLAS/OpenMP thread each")
     nat_entries: list[list[dict]] = [[] for _ in shared]
     reg_entries: dict[str, dict[int, list[dict]]] = {slug: {} for slug in sched.regions}  # per task's first step
     reg_errors: dict[str, str] = {}
@@ -222,8 +222,8 @@ def run_regions(plan: RunPlan, ctx: Context, run_dir: Path, run_id: str, source_
                 failures.append(f"{slug}: {message}")
             if sched.region_ran(slug, task[2], task[3], failed=message is not None):
                 finished_regions += 1
-                print(_region_line(finished_regions, n, slug, _in_order(reg_entries[slug]),
-                                   time.perf_counter() - started, reg_errors.get(slug)), flush=True)
+                say(_region_line(finished_regions, n, slug, _in_order(reg_entries[slug]),
+                                 time.perf_counter() - started, reg_errors.get(slug)))
 
     # spawned inside run()'s one_thread_kernels() and kernel_server(): the workers inherit one BLAS thread
     # and the server's address, so their kernels are forked from the run's one server

@@ -4,6 +4,7 @@ at once, each as soon as the steps whose outputs it reads are done; every kernel
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -19,6 +20,17 @@ from .plan import Context, StepPlan
 #: Thread limits (BLAS/OpenMP) of every kernel a run starts and of its region workers: one thread each.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+_SAY_LOCK = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print one progress line whole and at once: steps that run side by side in threads never print into
+    each other's lines (``print`` writes the text and its newline separately)."""
+    with _SAY_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_hash: str, sink: list[dict], *,
@@ -38,10 +50,10 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
         entry.update(status="cached", duration_s=round(time.perf_counter() - t0, 3),
                      outputs=cache.output_hashes(plan, ctx.rel))
         if verbose:
-            print(f"{prefix}: unchanged, served from cache", flush=True)
+            say(f"{prefix}: unchanged, served from cache")
         return entry
     if verbose:
-        print(f"{prefix}: running {plan.step.notebook} ...", flush=True)
+        say(f"{prefix}: running {plan.step.notebook} ...")
     if edition:
         _warm_up_edition()
     try:
@@ -55,7 +67,7 @@ def run_step(plan: StepPlan, ctx: Context, run_dir: Path, run_id: str, source_ha
                  executed_notebook=ctx.rel(executed_notebook(run_dir, plan)),
                  outputs=cache.output_hashes(plan, ctx.rel))
     if verbose:
-        print(f"{prefix}: done in {entry['duration_s']:.1f} s", flush=True)
+        say(f"{prefix}: done in {entry['duration_s']:.1f} s")
     return entry
 
 
