@@ -545,21 +545,25 @@ def test_kernels_talk_over_private_unix_sockets_that_are_removed_afterwards():
     assert not folder.exists()
 
 
-def quick_and_slow(tmp_path: Path, slow_seconds: float, regional: dict[str, str]):
+def quick_and_slow(tmp_path: Path, waits_for: str, regional: dict[str, str]):
     """A pipeline of a quick and a slow national step, and regional steps (name -> the national step whose
-    output it reads); each step writes the time it ran."""
+    output it reads). Each regional step marks that it started; the slow step waits (up to a minute) for the
+    mark of regional step ``waits_for`` and writes whether it saw it while it was still running."""
     (tmp_path / "nb").mkdir()
-    stamp = ("import time\nfrom pathlib import Path\nstart = time.time()\ntime.sleep({sleep})\n"
-             "Path(output_dir, '{name}.txt').write_text(f'{{start}} {{time.time()}}')\n")
-    steps = []
-    for name, sleep in (("quick", 0), ("slow", slow_seconds)):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb", stamp.format(sleep=sleep, name=name), 'output_dir = "out"\n')
-        steps.append({"name": name, "notebook": f"nb/{name}.ipynb", "stage": "national", "inputs": [],
-                      "outputs": [f"{name}.txt"]})
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    slow = ("import time\nfrom pathlib import Path\nmark = Path({mark!r})\ndeadline = time.time() + 60\n"
+            "while not mark.exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
+            "Path(output_dir, 'slow.txt').write_text('saw it' if mark.exists() else 'waited in vain')\n")
+    make_notebook(tmp_path / "nb" / "quick.ipynb", "from pathlib import Path\nPath(output_dir, 'quick.txt').touch()\n",
+                  'output_dir = "out"\n')
+    make_notebook(tmp_path / "nb" / "slow.ipynb", slow.format(mark=str(marks / waits_for)), 'output_dir = "out"\n')
+    steps = [{"name": name, "notebook": f"nb/{name}.ipynb", "stage": "national", "inputs": [],
+              "outputs": [f"{name}.txt"]} for name in ("quick", "slow")]
     for name, reads in regional.items():
         make_notebook(tmp_path / "nb" / f"{name}.ipynb",
-                      f"import time\nfrom pathlib import Path\nassert Path(national_dir, '{reads}.txt').is_file()\n"
-                      f"Path(output_dir, '{name}.txt').write_text(str(time.time()))\n",
+                      f"from pathlib import Path\nPath({str(marks / name)!r}).touch()\n"
+                      f"Path(output_dir, '{name}.txt').write_text(Path(national_dir, '{reads}.txt').read_text())\n",
                       'national_dir = "in"\noutput_dir = "out"\n')
         steps.append({"name": name, "notebook": f"nb/{name}.ipynb", "stage": "regional",
                       "inputs": [f"national:{reads}.txt"], "outputs": [f"{name}.txt"]})
@@ -567,27 +571,25 @@ def quick_and_slow(tmp_path: Path, slow_seconds: float, regional: dict[str, str]
 
 
 def test_with_one_region_a_regional_step_starts_before_the_national_steps_it_does_not_read(tmp_path):
-    test_spec, ctx = quick_and_slow(tmp_path, 4, {"local": "quick"})
+    test_spec, ctx = quick_and_slow(tmp_path, "local", {"local": "quick"})
     manifest = run_tiny(test_spec, ctx, jobs=2)
     assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"), ("local", "testland", "ran")]
-    _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
-    local_done = float((ctx.derived / "testland" / "local.txt").read_text())
-    assert local_done < slow_end, "the regional step did not wait for the national step it does not read"
+    assert (ctx.derived / "national" / "slow.txt").read_text() == "saw it", \
+        "the regional step did not start while the national step it does not read was running"
 
 
 def test_with_several_regions_their_steps_start_beside_the_national_steps_they_do_not_read(tmp_path):
     """The regions' workers start a region's first steps once the national steps they read are done, beside
     a national step that is still running; a regional step that reads that one waits for it."""
-    test_spec, ctx = quick_and_slow(tmp_path, 10, {"early": "quick", "late": "slow"})
+    test_spec, ctx = quick_and_slow(tmp_path, "early", {"early": "quick", "late": "slow"})
     manifest = run_tiny(test_spec, ctx, regions=["Alpha", "Beta"], jobs=2, edition=False)
     assert statuses(manifest) == [("quick", None, "ran"), ("slow", None, "ran"),
                                   ("early", "alpha", "ran"), ("late", "alpha", "ran"),
                                   ("early", "beta", "ran"), ("late", "beta", "ran")]
-    _, slow_end = map(float, (ctx.derived / "national" / "slow.txt").read_text().split())
-    early = [float((ctx.derived / r / "early.txt").read_text()) for r in ("alpha", "beta")]
-    late = [float((ctx.derived / r / "late.txt").read_text()) for r in ("alpha", "beta")]
-    assert min(early) < slow_end, "no region started beside the national step it does not read"
-    assert min(late) > slow_end, "a regional step ran before the national step it reads"
+    assert (ctx.derived / "national" / "slow.txt").read_text() == "saw it", \
+        "no region started beside the national step it does not read"
+    # a late step copies the slow step's output, which exists only once that step has ended
+    assert [(ctx.derived / r / "late.txt").read_text() for r in ("alpha", "beta")] == ["saw it"] * 2
 
 
 def test_the_schedule_of_several_regions_starts_them_after_the_model_largest_first_and_reports_last():
