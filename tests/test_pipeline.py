@@ -68,6 +68,16 @@ def tiny(tmp_path, monkeypatch):
 
 
 #: The stages of the test pipelines with a shared and a per-region step.
+def meet(other: str, mine: str | None = None) -> str:
+    """Notebook code that marks its start (file ``mine``, when given), then waits up to a minute for file
+    ``other`` and sets ``together`` to whether it appeared: True only when the step that makes ``other`` ran
+    while this one was running, however long kernels and workers take to start. Both are Python expressions."""
+    touch = f"Path({mine}).touch()\n" if mine else ""
+    return (f"import time\nfrom pathlib import Path\n{touch}deadline = time.time() + 60\n"
+            f"while not Path({other}).exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
+            f"together = Path({other}).exists()\n")
+
+
 NATIONAL_AND_REGIONAL = {"national": {"derived": "{derived}/national"},
                          "regional": {"derived": "{derived}/{region}", "per_region": True}}
 
@@ -419,18 +429,14 @@ def side_by_side(tmp_path, monkeypatch):
     """Two national steps that read nothing of each other, and a regional step that reads both."""
     monkeypatch.setitem(schema.SCHEMA, "fail", schema.Param("bool"))
     (tmp_path / "nb").mkdir()
-    # a and b each mark their start and wait (up to a minute) for the other's mark: "together" means both ran at once
     marks = tmp_path / "marks"
     marks.mkdir()
-    body = ("import os, time\nfrom pathlib import Path\nmarks = Path({marks!r})\n(marks / '{name}').touch()\n"
-            "deadline = time.time() + 60\n"
-            "while not (marks / '{other}').exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
-            "together = 'together' if (marks / '{other}').exists() else 'alone'\n"
-            "assert not fail, 'deliberately broken'\n"
-            "Path(output_dir, '{name}.txt').write_text(f'{{together}} {{os.environ[\"OMP_NUM_THREADS\"]}}'\n"
-            "                                       f'\\n{{os.getcwd()}}')\n")
+    body = ("import os\nassert not fail, 'deliberately broken'\n"
+            "Path(output_dir, '{name}.txt').write_text(f'{{\"together\" if together else \"alone\"}} '\n"
+            "                                       f'{{os.environ[\"OMP_NUM_THREADS\"]}}\\n{{os.getcwd()}}')\n")
     for name, other in (("a", "b"), ("b", "a")):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(marks=str(marks), name=name, other=other),
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
+                      meet(repr(str(marks / other)), repr(str(marks / name))) + body.format(name=name),
                       'output_dir = "out"\nfail = False\n')
     make_notebook(tmp_path / "nb" / "c.ipynb",
                   "from pathlib import Path\n"
@@ -493,19 +499,14 @@ def test_the_last_regions_run_their_independent_steps_side_by_side_and_a_failure
     (tmp_path / "nb").mkdir()
     make_notebook(tmp_path / "nb" / "base.ipynb",
                   "from pathlib import Path\nPath(output_dir, 'base.txt').write_text('1')\n", 'output_dir = "out"\n')
-    # each of the two steps marks its start, then waits (up to a minute) for the other one's mark: both marks are
-    # seen only when the two steps are running at the same time, however long the workers take to start
     marks = tmp_path / "marks"
     marks.mkdir()
-    body = ("import time\nfrom pathlib import Path\nmarks = Path({marks!r})\n"
-            "(marks / f'{{region}}-{name}').touch()\ndeadline = time.time() + 60\n"
-            "while not (marks / f'{{region}}-{other}').exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
-            "together = (marks / f'{{region}}-{other}').exists()\n"
-            "assert not ({broken} and region == 'Alpha'), 'deliberately broken'\n"
+    body = ("assert not ({broken} and region == 'Alpha'), 'deliberately broken'\n"
             "Path(output_dir, '{name}.txt').write_text('together' if together else 'alone')\n")
     for name, other, broken in (("maps", "factors", True), ("factors", "maps", False)):
-        make_notebook(tmp_path / "nb" / f"{name}.ipynb", body.format(marks=str(marks), name=name, other=other,
-                                                                     broken=broken),
+        make_notebook(tmp_path / "nb" / f"{name}.ipynb",
+                      meet(f"{str(marks)!r} + '/' + region + '-{other}'", f"{str(marks)!r} + '/' + region + '-{name}'")
+                      + body.format(name=name, broken=broken),
                       'output_dir = "out"\nregion = "X"\n')
     make_notebook(tmp_path / "nb" / "summary.ipynb",
                   "from pathlib import Path\n"
@@ -525,9 +526,8 @@ def test_the_last_regions_run_their_independent_steps_side_by_side_and_a_failure
     assert len(lines) == 2 and any("alpha: FAILED" in ln for ln in lines) and any("beta: done" in ln for ln in lines)
     assert [(ctx.derived / "beta" / f"{n}.txt").read_text() for n in ("maps", "factors")] == ["together"] * 2, \
         "a region's independent steps ran side by side"
-    assert (ctx.derived / "alpha" / "factors.txt").read_text() == "together"
+    assert (ctx.derived / "alpha" / "factors.txt").read_text() == "together", "the step beside the failed one finished"
     assert (ctx.derived / "beta" / "summary.txt").is_file()
-    assert (ctx.derived / "alpha" / "factors.txt").is_file(), "the step beside the failed one finished"
     assert not (ctx.derived / "alpha" / "summary.txt").exists()
     failed = json.loads(sorted(ctx.runs.glob("*/manifest.json"))[-1].read_text())
     assert statuses(failed) == [("base", None, "ran"), ("maps", "alpha", "failed"), ("factors", "alpha", "ran"),
@@ -552,12 +552,11 @@ def quick_and_slow(tmp_path: Path, waits_for: str, regional: dict[str, str]):
     (tmp_path / "nb").mkdir()
     marks = tmp_path / "marks"
     marks.mkdir()
-    slow = ("import time\nfrom pathlib import Path\nmark = Path({mark!r})\ndeadline = time.time() + 60\n"
-            "while not mark.exists() and time.time() < deadline:\n    time.sleep(0.05)\n"
-            "Path(output_dir, 'slow.txt').write_text('saw it' if mark.exists() else 'waited in vain')\n")
+    slow = meet(repr(str(marks / waits_for))) + \
+        "Path(output_dir, 'slow.txt').write_text('saw it' if together else 'waited in vain')\n"
     make_notebook(tmp_path / "nb" / "quick.ipynb", "from pathlib import Path\nPath(output_dir, 'quick.txt').touch()\n",
                   'output_dir = "out"\n')
-    make_notebook(tmp_path / "nb" / "slow.ipynb", slow.format(mark=str(marks / waits_for)), 'output_dir = "out"\n')
+    make_notebook(tmp_path / "nb" / "slow.ipynb", slow, 'output_dir = "out"\n')
     steps = [{"name": name, "notebook": f"nb/{name}.ipynb", "stage": "national", "inputs": [],
               "outputs": [f"{name}.txt"]} for name in ("quick", "slow")]
     for name, reads in regional.items():
