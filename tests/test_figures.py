@@ -77,3 +77,80 @@ def test_caption_placeholders_must_be_filled(tmp_path):
 def test_unknown_language_is_refused():
     with pytest.raises(ValueError, match="lang"):
         figures.check_lang("de")
+
+
+def _png_array(data: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+def _savefig_tight(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=figures.DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _count_draws(fig) -> list:
+    drawn = []
+    original = fig.draw
+    fig.draw = lambda renderer: (drawn.append(renderer), original(renderer))[1]
+    return drawn
+
+
+def _chart(layout: bool = True, **legend):
+    figures.set_style()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2, 3], [3, 1, 2, 0], label="waargenomen")
+    ax.barh(["Den Haag", "Rijswijk"], [2, 1], color="#c0392b", label="verwacht")
+    ax.set_title("Jeugdhulp per wijk")
+    ax.set_xlabel("% jongeren")
+    ax.legend(**legend)
+    if layout:  # a box off the centre of the figure: wider margins below and to the left
+        fig.subplots_adjust(left=0.35, bottom=0.4, right=0.95, top=0.85)
+    return fig
+
+
+def test_a_png_is_the_tight_savefig_picture_from_a_single_draw():
+    fig = _chart()
+    reference = _png_array(_savefig_tight(fig))
+    drawn = _count_draws(fig)
+    png = _png_array(figures.figure_bytes(fig, "png"))
+    assert len(drawn) == 1  # savefig(bbox_inches="tight") draws twice
+    assert abs(png.shape[0] - reference.shape[0]) <= 1 and abs(png.shape[1] - reference.shape[1]) <= 1
+    rows, cols = min(png.shape[0], reference.shape[0]), min(png.shape[1], reference.shape[1])
+    difference = abs(png[:rows, :cols] - reference[:rows, :cols]).mean()
+    # antialiasing at another subpixel offset differs by about 2.5 of 255; a mirrored picture by about 30
+    assert difference < 6.0, f"mean difference {difference:.2f} of 255 from savefig's tight picture"
+    assert figures.figure_bytes(fig, "png") == figures.figure_bytes(fig, "png")
+    plt.close(fig)
+
+
+def test_a_png_margin_that_reaches_past_the_figure_edge_is_background():
+    figures.set_style()
+    fig = plt.figure(figsize=(3, 1), facecolor="#ffeedd")
+    fig.text(0.0, 0.5, "Rand", ha="left", va="center", fontsize=20)  # the text touches the left edge
+    png = _png_array(figures.figure_bytes(fig, "png"))
+    reference = _png_array(_savefig_tight(fig))
+    assert abs(png.shape[1] - reference.shape[1]) <= 1 and abs(png.shape[0] - reference.shape[0]) <= 1
+    pad = int(plt.rcParams["savefig.pad_inches"] * figures.DPI)
+    assert (png[:, : pad - 1] == [0xFF, 0xEE, 0xDD]).all()  # the margin left of the edge, in the figure's colour
+    assert (png[:, pad + 2:] != [0xFF, 0xEE, 0xDD]).any(axis=-1).any()  # and the text after it
+    plt.close(fig)
+
+
+def test_a_png_with_a_legend_outside_the_figure_keeps_the_legend_as_savefig_does():
+    fig = _chart(layout=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    width = int(fig.bbox.width)
+    reference = _png_array(_savefig_tight(fig))
+    png = _png_array(figures.figure_bytes(fig, "png"))
+    assert reference.shape[1] > width  # the legend lies beyond the canvas
+    assert png.shape == reference.shape
+    changed = (abs(png - reference).max(axis=-1) > 128).mean()  # a legend cut off changes about 1% of the pixels
+    assert changed < 0.002, f"{changed:.2%} of the pixels differ from savefig's tight picture"
+    plt.close(fig)

@@ -199,3 +199,23 @@ def test_fast_ods_engine_reads_the_same_frames_as_odfpy(which):
     assert list(fast) == list(reference) and "determinanten" in fast
     for sheet in reference:
         pd.testing.assert_frame_equal(fast[sheet], reference[sheet], check_dtype=False, obj=sheet)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_data_overview_names_its_bars_without_overlap_and_inside_the_figure(lang):
+    import matplotlib.pyplot as plt
+
+    from jeugdhulp_wijken import figures
+
+    table = synthetic_build()[0]
+    region = regions.resolve_region("JZ01", regions.load_gemeente_regions(synthetic_raw_dir()))
+    assert len(region.name) > 25  # "Synthetische jeugdzorgregio 1 ...": longer than a bar is wide
+    figures.set_style()
+    fig = overview.plot_data_overview(table, region, lang=lang)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[2].get_xticklabels() if t.get_text()]
+    assert len(boxes) == 2
+    assert boxes[0].x1 <= boxes[1].x0, "the two bar names overlap"
+    assert boxes[1].x1 <= fig.bbox.x1, "the region's bar name runs off the figure"
+    plt.close(fig)

@@ -42,11 +42,12 @@ SAVE_METADATA: dict[str, dict[str, str | None]] = {
 
 def set_style() -> None:
     """The house style: the Agg backend (figures are shown as their saved PNG, never drawn twice), a fixed
-    font, size and hash salt, so SVG output is reproducible."""
+    font, size and hash salt, so SVG output is reproducible. Figures are laid out at the resolution they are
+    saved at (:data:`DPI`), so the PNG is one draw of the canvas the layout measured (:func:`figure_bytes`)."""
     matplotlib.use("Agg")
     plt.rcdefaults()
     plt.rcParams.update({
-        "figure.dpi": 100,
+        "figure.dpi": DPI,
         "savefig.dpi": DPI,
         "font.family": "DejaVu Sans",
         "font.size": 9,
@@ -75,13 +76,55 @@ class SavedFigure(list):
 PNG_COMPRESS_LEVEL = 3
 
 
-def figure_bytes(fig, fmt: str) -> bytes:
-    """``fig`` rendered as ``fmt`` with fixed metadata and SVG hash salt: same figure, same bytes."""
+def _savefig_bytes(fig, fmt: str, bbox_inches="tight") -> bytes:
     buf = io.BytesIO()
     extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     with plt.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-        fig.savefig(buf, format=fmt, metadata=SAVE_METADATA.get(fmt), bbox_inches="tight", **extra)
+        fig.savefig(buf, format=fmt, metadata=SAVE_METADATA.get(fmt), bbox_inches=bbox_inches, **extra)
     return buf.getvalue()
+
+
+def _png_bytes(fig) -> bytes:
+    """``fig`` as PNG, cropped to its tight bounding box plus ``savefig.pad_inches``, from one draw.
+
+    ``savefig(bbox_inches="tight")`` draws a figure twice: once without rendering, to measure it, and then
+    at the cropped size, with a new renderer that measures every text again. Here the figure is drawn once on
+    its own canvas (whose renderer has already measured the texts when the figure was laid out, as the house
+    style draws at :data:`DPI`), measured, and cut to the tight box; margin that reaches past the edge is
+    the figure's background colour. A figure with artists outside its canvas (a legend beside a map) is
+    drawn a second time at the box's size, as savefig would. Other canvases and resolutions take savefig.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgba
+    from matplotlib.image import imsave
+
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg) or fig.dpi != DPI:
+        return _savefig_bytes(fig, "png")
+    canvas.draw()
+    tight = fig.get_tightbbox(canvas.get_renderer())
+    width, height = int(fig.bbox.width), int(fig.bbox.height)
+    padded = tight.padded(plt.rcParams["savefig.pad_inches"])
+    x0, y0, x1, y1 = (v * DPI for v in tight.extents)
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        return _savefig_bytes(fig, "png", bbox_inches=padded)
+    x0, y0, x1, y1 = (int(v * DPI) for v in padded.extents)
+    out = np.empty((y1 - y0, x1 - x0, 4), dtype=np.uint8)
+    out[...] = np.round(np.array(to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    top = height - y1  # buffer rows run from the top of the figure
+    rows, cols = slice(max(top, 0), min(top + out.shape[0], height)), slice(max(x0, 0), min(x1, width))
+    part = np.asarray(canvas.buffer_rgba())[rows, cols]
+    out[max(-top, 0):max(-top, 0) + part.shape[0], max(-x0, 0):max(-x0, 0) + part.shape[1]] = part
+    buf = io.BytesIO()
+    imsave(buf, out, format="png", dpi=DPI, metadata=SAVE_METADATA["png"],
+           pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    return buf.getvalue()
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """``fig`` rendered as ``fmt`` with fixed metadata and SVG hash salt: same figure, same bytes."""
+    return _png_bytes(fig) if fmt == "png" else _savefig_bytes(fig, fmt)
 
 
 def _write_sidecar(out: Path, spec: FigureSpec, step: str, lang: str, synthetic: bool, caption: str,

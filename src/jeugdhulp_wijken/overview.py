@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
 from .dictionary import DETERMINANTS
@@ -214,7 +216,8 @@ def plot_data_overview(table: pd.DataFrame, region, lang: str = "nl"):
     ax.legend(loc="lower right", fontsize=7)
     # (c) suppressed observed values
     ax = axes[2]
-    cats = ["Nederland" if nl else "Netherlands", region.name.split(" (")[0][:25]]
+    # two short category labels, wrapped, so that a long region name neither overlaps nor runs off the figure
+    cats = ["Nederland" if nl else "Netherlands", textwrap.fill(region.name.split(" (")[0][:40], 14)]
     supp = [table["flag_suppressed"].mean() * 100,
             table.loc[in_reg, "flag_suppressed"].mean() * 100 if in_reg.any() else 0]
     counts = [int(table["flag_suppressed"].sum()), int(table.loc[in_reg, "flag_suppressed"].sum())]
@@ -223,6 +226,7 @@ def plot_data_overview(table: pd.DataFrame, region, lang: str = "nl"):
     for b, c, t in zip(bars, counts, totals):
         ax.annotate(f"{c} / {t}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                     fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylabel("% wijken onderdrukt (< 10 gebruikers)" if nl else "% wijken suppressed (< 10 users)")
     ax.set_title("Onderdrukte wijken" if nl else "Suppressed wijken")
     fig.suptitle(region_caption(table, region, lang), fontsize=9)
