@@ -84,17 +84,48 @@ def test_data_driven_schemes_are_deterministic(name):
         assert np.bincount(cls[:-1]).min() >= 55
 
 
+def _labels(ax) -> list:
+    return [a for a in ax.artists if isinstance(a, figures.SparseLabels)]
+
+
+def _names(ax) -> set[str]:
+    return {t.get_text() for layer in _labels(ax) for t in layer.texts}
+
+
 def test_static_maps_draw_gemeente_boundaries_and_names(grid):
     figures.set_style()
     ax = maps.class_map(grid, "observed")
-    names = {t.get_text() for t in ax.texts}
+    names = _names(ax)
     assert names == {"Gemeente Een", "Gemeente <Twee>"}
+    ax.figure.canvas.draw()
+    assert set(_labels(ax)[0].drawn) == names  # two gemeenten side by side: both names fit
     ax = maps.class_map(grid, "observed", labels=False)
-    assert not ax.texts
+    assert not _labels(ax) and not ax.texts
     ax = maps.diverging_map(grid, "difference", vmax=4)
-    assert {t.get_text() for t in ax.texts} == names
+    assert _names(ax) == names
     ax = maps.class_map(grid, "observed", scheme="quantiles", k=3)
     assert len(ax.get_legend().get_texts()) == 4  # three classes and 'Geen gegevens'
+
+
+def test_a_map_names_the_largest_gemeente_and_leaves_out_a_name_that_would_overlap_it():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    figures.set_style()
+    # a small gemeente in the middle of a large one, and another small one far from both
+    crowded = gpd.GeoDataFrame({"wijk_code": ["WK900101", "WK900201", "WK900301"],
+                                "gemeente_code": ["GM9001", "GM9002", "GM9003"],
+                                "gemeente_name": ["Groot", "Klein", "Ver"], "observed": [8.0, 12.0, 15.0]},
+                               geometry=[box(80000, 450000, 90000, 451000), box(85050, 450400, 85150, 450600),
+                                         box(96000, 450000, 98000, 451000)], crs="EPSG:28992")
+    ax = maps.class_map(crowded, "observed")
+    png = figures.figure_bytes(ax.figure, "png")  # the names are chosen while the figure is drawn
+    layer = _labels(ax)[0]
+    assert png and [t.get_text() for t in layer.texts] == ["Groot", "Ver", "Klein"]  # the largest first
+    assert layer.drawn == ["Groot", "Ver"]
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in layer.texts}
+    assert boxes["Klein"].overlaps(boxes["Groot"]) and not boxes["Ver"].overlaps(boxes["Groot"])
 
 
 def _data(html: str, name: str):

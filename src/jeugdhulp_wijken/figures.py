@@ -23,6 +23,8 @@ if not os.environ.get("MPLBACKEND"):  # scripts and tests draw without a display
     matplotlib.use("Agg")
 # In a Jupyter kernel (which chooses its backend through MPLBACKEND) importing this module changes
 # nothing, so the kernel server can import it ahead of the kernels; set_style() selects Agg there.
+import matplotlib.artist  # noqa: E402
+import matplotlib.text  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from . import files, paths  # noqa: E402
@@ -125,6 +127,32 @@ def _png_bytes(fig) -> bytes:
 def figure_bytes(fig, fmt: str) -> bytes:
     """``fig`` rendered as ``fmt`` with fixed metadata and SVG hash salt: same figure, same bytes."""
     return _png_bytes(fig) if fmt == "png" else _savefig_bytes(fig, fmt)
+
+
+class SparseLabels(matplotlib.artist.Artist):
+    """Labels drawn in the order given, each only where it overlaps no label drawn before it. Decided when the
+    figure is drawn, at its final scale (a map's labels, placed in data coordinates): in a dense area the
+    later labels beside an earlier one are left out instead of printed over it. ``drawn``: the texts shown."""
+
+    def __init__(self, texts, ax):
+        super().__init__()
+        self.texts = texts
+        self.set_zorder(matplotlib.text.Text.zorder)  # above the map's polygons, as the texts alone would be
+        for t in texts:
+            t.set_figure(ax.figure)
+            t.set_transform(ax.transData)
+        self.drawn: list = []
+
+    def draw(self, renderer) -> None:
+        self.drawn, boxes = [], []
+        if not self.get_visible():
+            return
+        for t in self.texts:
+            box = t.get_window_extent(renderer).padded(2)
+            if not any(box.overlaps(b) for b in boxes):
+                boxes.append(box)
+                self.drawn.append(t.get_text())
+                t.draw(renderer)
 
 
 def _write_sidecar(out: Path, spec: FigureSpec, step: str, lang: str, synthetic: bool, caption: str,

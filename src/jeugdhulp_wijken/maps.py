@@ -233,8 +233,12 @@ def _new_ax(ax, gdf):
 
 
 def draw_gemeenten(ax, gdf, labels: bool | None = None, outlines=None):
-    """Gemeente boundaries over the wijken and, for at most :data:`MAX_GEMEENTE_LABELS` gemeenten, their names."""
+    """Gemeente boundaries over the wijken and, for at most :data:`MAX_GEMEENTE_LABELS` gemeenten, their names
+    (largest gemeente first, those that fit: :class:`.figures.SparseLabels`)."""
     import matplotlib.patheffects as pe
+    from matplotlib.text import Text
+
+    from .figures import SparseLabels
 
     if "gemeente_code" not in gdf.columns:
         return ax
@@ -245,10 +249,14 @@ def draw_gemeenten(ax, gdf, labels: bool | None = None, outlines=None):
         labels = len(outlines) <= MAX_GEMEENTE_LABELS
     if labels and "gemeente_name" in outlines.columns:
         halo = [pe.withStroke(linewidth=2.2, foreground="white")]
-        for name, point in zip(outlines["gemeente_name"], outlines.geometry.representative_point()):
-            ax.annotate(name, (point.x, point.y), ha="center", va="center", fontsize=6.5, color="#111111",
-                        path_effects=halo)
+        largest_first = outlines.assign(area=outlines.geometry.area).sort_values(
+            ["area", "gemeente_name"], ascending=[False, True], kind="stable")
+        texts = [Text(point.x, point.y, name, ha="center", va="center", fontsize=6.5, color="#111111",
+                      path_effects=halo)
+                 for name, point in zip(largest_first["gemeente_name"], largest_first.geometry.representative_point())]
+        ax.add_artist(SparseLabels(texts, ax))  # names that fit; the interactive map names all on hover
     return ax
+
 
 
 def class_map(gdf, column: str, ax=None, lang: str = "nl", title: str | None = None,
