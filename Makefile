@@ -32,9 +32,10 @@ demo: setup
 	$(BIN)/jhw-reproduce --synthetic $(ARGS)
 
 # the test suite, then the reviewer's route: reproduce the default study and verify it against the reference
+# (with a kernel server for that run only: the test command leaves no process behind)
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
-	$(BIN)/jhw-reproduce
+	JHW_KERNEL_SERVER_IDLE=0 $(BIN)/jhw-reproduce
 	@$(MAKE) --no-print-directory verify
 
 # The reference (notebooks/reference/): the executed notebooks of a --force run of the default

@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from jeugdhulp_wijken import paths
 from jeugdhulp_wijken.kernel_server import kernel_prefix
 from jeugdhulp_wijken.pipeline import kernels
 from jeugdhulp_wijken.pipeline.execute import kernel_sockets
-from jeugdhulp_wijken.pipeline.steps import one_thread_kernels
+from jeugdhulp_wijken.pipeline.kernels import one_thread_kernels
 
 
 def test_kernel_prefix_splits_the_standard_kernel_command_only():
@@ -84,7 +90,9 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_each_kernel_is_a_new_forked_process_with_the_requested_folder_environment_and_one_blas_thread(tmp_path):
+def test_each_kernel_is_a_new_forked_process_with_the_requested_folder_environment_and_one_blas_thread(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(kernels.IDLE_VARIABLE, "0")  # a server for this run only
     with one_thread_kernels(), kernels.kernel_server() as address:
         assert address is not None and os.environ[kernels.ADDRESS_VARIABLE] == address
         first, kind1, pid1 = asyncio.run(_probe(tmp_path))
@@ -224,3 +232,145 @@ def test_the_server_imports_every_warm_module_and_fills_every_package_cache():
     for lang in ("nl", "en"):
         env = render.environment(lang)
         assert {name for name in env.list_templates()} <= {key[1] for key in env.cache.keys()}
+
+
+# --------------------------------------------------------------------------- resident servers
+
+@pytest.fixture
+def server_dir(monkeypatch):
+    """A private folder for the resident servers of one test (short: socket paths are limited)."""
+    folder = tempfile.mkdtemp(prefix="jhw-r-")
+    monkeypatch.setenv(kernels.DIR_VARIABLE, folder)
+    monkeypatch.delenv(kernels.IDLE_VARIABLE, raising=False)
+    monkeypatch.delenv(kernels.ADDRESS_VARIABLE, raising=False)
+    yield Path(folder)
+    kernels.stop_servers()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_resident_server_serves_the_next_runs_of_the_same_code_until_it_is_stopped(server_dir, tmp_path,
+                                                                                      monkeypatch):
+    with one_thread_kernels(), kernels.kernel_server() as first:
+        probe1, kind, _ = asyncio.run(_probe(tmp_path))
+    assert kind is kernels.ForkedKernel and probe1["warm"]
+    assert kernels.ADDRESS_VARIABLE not in os.environ
+    assert Path(first).parent.parent == server_dir and kernels._listening(Path(first)), "it outlives the run"
+    with one_thread_kernels(), kernels.kernel_server() as second:
+        probe2, _, _ = asyncio.run(_probe(tmp_path))
+    assert second == first and probe2["ppid"] == probe1["ppid"], "the next run's kernels come from the same server"
+    assert probe2["pid"] != probe1["pid"] and not probe2["seen"], "each kernel is still a new process"
+    backend = os.environ.get("MPLBACKEND")
+    monkeypatch.setenv("MPLBACKEND", "agg")  # read when matplotlib is imported: another server's state
+    with one_thread_kernels(), kernels.kernel_server() as third:
+        assert third != first
+    if backend is None:
+        monkeypatch.delenv("MPLBACKEND")
+    else:
+        monkeypatch.setenv("MPLBACKEND", backend)
+    assert kernels.stop_servers() == 2
+    assert not list(server_dir.glob("*/*.sock")) and _gone(probe1["ppid"])
+    with one_thread_kernels(), kernels.kernel_server() as fourth:
+        assert fourth == first and kernels._listening(Path(fourth)), "a stopped server is started again"
+
+
+def test_the_fingerprint_follows_the_code_the_interpreter_and_what_imports_read_only(monkeypatch):
+    interpreter = [sys.executable]
+    base = kernels.server_fingerprint(interpreter, "code-1")
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "another test")  # not read by any import
+    assert kernels.server_fingerprint(interpreter, "code-1") == base
+    assert kernels.server_fingerprint(interpreter, "code-2") != base
+    assert kernels.server_fingerprint([sys.executable, "-X", "dev"], "code-1") != base
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")
+    assert kernels.server_fingerprint(interpreter, "code-1") != base
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "1e9", "nan"])
+def test_a_bad_idle_time_is_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv(kernels.IDLE_VARIABLE, value)
+    with pytest.raises(kernels.PipelineError, match=kernels.IDLE_VARIABLE):
+        kernels.idle_seconds()
+
+
+def test_the_idle_time_defaults_and_zero_means_a_server_per_run(monkeypatch):
+    monkeypatch.delenv(kernels.IDLE_VARIABLE, raising=False)
+    assert kernels.idle_seconds() == kernels.DEFAULT_IDLE_S
+    monkeypatch.setenv(kernels.IDLE_VARIABLE, " 0 ")
+    assert kernels.idle_seconds() == 0
+
+
+def test_a_socket_left_by_a_killed_server_is_replaced(server_dir):
+    interpreter = kernels._kernel_interpreter()
+    fingerprint = kernels.server_fingerprint(interpreter)
+    folder = kernels.server_folder()
+    stale = folder / f"{fingerprint[:24]}.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(stale))  # the file of a socket that nobody listens on
+    assert stale.exists() and not kernels._listening(stale)
+    with kernels.kernel_server() as address:
+        assert address == str(stale) and kernels._listening(stale)
+
+
+def test_a_folder_that_others_can_enter_is_not_used_and_the_run_gets_its_own_server(server_dir):
+    folder = kernels.server_folder()
+    folder.chmod(0o755)
+    assert kernels.server_folder() is None
+    with kernels.kernel_server() as address:
+        assert address is not None and Path(address).parent.parent != server_dir
+    assert not Path(address).exists(), "a server for the run only, stopped with it"
+
+
+def test_an_idle_server_stops_by_itself_but_not_while_a_client_holds_the_lock(tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="jhw-i-"))
+    address, lock_path = folder / "s.sock", folder / "s.lock"
+    try:
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a client looking for the server
+            server = subprocess.Popen(kernels._server_command([sys.executable], str(address), 0, "0.2",
+                                                              str(lock_path)))
+            deadline = time.monotonic() + 60
+            while not address.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert kernels._listening(address)
+            time.sleep(12)  # its imports (about 6 s) and more than its idle time
+            assert server.poll() is None and address.exists(), "it waits for the client that holds the lock"
+        assert server.wait(timeout=30) == 0, "idle, and nobody holds the lock: it stops"
+        assert not address.exists(), "and removes its socket, so that no client finds it"
+    finally:
+        if server.poll() is None:
+            server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_kernel_writes_to_the_standard_error_of_the_process_that_asked_for_it(server_dir, tmp_path):
+    """A kernel that fails to start prints its traceback where a kernel started by the client would: to the
+    client's standard error (sent with the request), not to the resident server's log."""
+    interpreter = kernels._kernel_interpreter()
+    read, write = os.pipe()
+    with kernels.kernel_server() as address:
+        missing = str(tmp_path / "no-such-folder")  # the kernel cannot enter its working folder
+        reply = kernels._ask(address, {"cmd": [*interpreter, "-m", "ipykernel_launcher", "-f",
+                                               str(tmp_path / "k.json")],
+                                       "env": dict(os.environ), "cwd": missing}, streams=(write, write))
+        os.close(write)
+        with os.fdopen(read, "rb") as stream:
+            text = stream.read().decode(errors="replace")  # until the kernel has ended
+    assert isinstance(reply.get("pid"), int)
+    assert "no-such-folder" in text and "Traceback" in text
+    log = "".join(p.read_text(errors="replace") for p in server_dir.glob("*/*.log"))
+    assert "no-such-folder" not in log
+
+
+def test_a_kernel_of_a_resident_server_ends_when_the_process_that_asked_for_it_ends(server_dir, tmp_path):
+    """As a kernel that its client started ends when the client is gone (its parent is then init)."""
+    client = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        with kernels.kernel_server() as address:
+            cmd = [*kernels._kernel_interpreter(), "-m", "ipykernel_launcher", "-f", str(tmp_path / "k.json")]
+            pid = kernels.request_kernel(cmd, {**os.environ, "JPY_PARENT_PID": str(client.pid)}, str(tmp_path))
+        assert isinstance(pid, int) and not _gone(pid, timeout=3), "the kernel runs while its client runs"
+        client.kill()
+        client.wait()
+        assert _gone(pid, timeout=30), "and ends with it"
+    finally:
+        if client.poll() is None:
+            client.kill()

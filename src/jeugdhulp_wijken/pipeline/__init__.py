@@ -29,7 +29,7 @@ from .plan import Context, RunPlan, StepPlan, plan_run
 from .runner import package_versions, prepare_data, resolve_regions, run
 from .schema import SCHEMA, check_value
 from .spec import PipelineError, Spec, Stage, Step, StepFailed, load_spec
-from .steps import THREAD_VARIABLES
+from .kernels import THREAD_VARIABLES
 
 __all__ = ["KERNEL", "SCHEMA", "THREAD_VARIABLES", "Context", "PipelineError", "RunPlan", "Spec",
            "Stage", "Step", "StepFailed", "StepPlan", "build_parser", "cache_key", "check_value", "execute_step",

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-regions", action="store_true", help="List every valid --region value, then exit.")
     p.add_argument("--no-edition", action="store_true",
                    help="Do not refresh the teaching edition (the executed notebooks as HTML, figures/.../leerversie).")
+    p.add_argument("--stop-kernel-servers", action="store_true",
+                   help="Stop the kernel servers that runs leave behind for the next run (each stops by itself "
+                        "after $JHW_KERNEL_SERVER_IDLE seconds without a request, default 600), then exit.")
     p.add_argument("--verbose", action="store_true", help="Stream the notebooks' printed output.")
     p.add_argument("--no-progress", action="store_true", help="No per-cell progress bar.")
     return p
@@ -79,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context.make(args.synthetic, args.derived_root, args.figures_root, args.runs_root)
         if args.list:
             _list_steps(spec, ctx)
+            return 0
+        if args.stop_kernel_servers:
+            from .kernels import stop_servers
+
+            print(f"Stopped {stop_servers()} kernel server(s).")
             return 0
         if args.list_regions:
             _list_regions(ctx, args.mirror, not args.offline)

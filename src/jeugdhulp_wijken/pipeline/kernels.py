@@ -1,8 +1,12 @@
-"""Kernels of a run: each notebook in a new kernel process, forked from the run's kernel server.
+"""Kernels of a run: each notebook in a new kernel process, forked from a kernel server.
 
-:func:`kernel_server` starts :mod:`jeugdhulp_wijken.kernel_server` for the length of a run; its
-address goes to the environment, so the run's region workers (and their threads) use the same
-server. :func:`kernel_manager_class` is the kernel manager papermill is given: it asks the server
+:func:`kernel_server` finds or starts :mod:`jeugdhulp_wijken.kernel_server` for a run; its address goes to the
+environment, so the run's region workers (and their threads) use the same server. The server is resident:
+it outlives the run and serves the next runs of the same code, interpreter and environment
+(:func:`server_fingerprint`) until it has had no request for :data:`IDLE_VARIABLE` seconds (default
+:data:`DEFAULT_IDLE_S`; 0: a server for each run, stopped with it). A second region soon after a first
+then does not wait for the imports again. :func:`stop_servers` stops them (``jhw-reproduce
+--stop-kernel-servers``). :func:`kernel_manager_class` is the kernel manager papermill is given: it asks the server
 for a kernel, and starts one the ordinary way when there is no server, when the kernel spec is not
 the standard IPython command, or when the server does not answer. The kernel that results is the
 same either way (a new process, the kernel spec's interpreter, the run's environment and working
@@ -17,27 +21,51 @@ kernel``). A kernel whose cell runs too long is still interrupted by nbclient, a
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterator
 
 from ..kernel_server import kernel_prefix
-from .cache import KERNEL
+from .cache import KERNEL, code_hash
+from .spec import PipelineError
 
 #: The environment variable that carries the server's socket path to the run's processes.
 ADDRESS_VARIABLE = "JHW_KERNEL_SERVER"
 #: Set to 0 to start every kernel the ordinary way (for comparison, or when forking is not wanted).
 SWITCH_VARIABLE = "JHW_KERNEL_SERVER_ENABLED"
+#: Thread limits (BLAS/OpenMP) of every kernel a run starts and of its region workers: one thread each.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+#: Seconds without a request after which a resident server stops; 0: a server for each run, stopped with it.
+IDLE_VARIABLE = "JHW_KERNEL_SERVER_IDLE"
+#: Where the folder of this user's resident servers is made (default: $XDG_RUNTIME_DIR, else the temporary folder).
+DIR_VARIABLE = "JHW_KERNEL_SERVER_DIR"
+#: The longest socket path a Unix socket takes on every platform (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 100
+DEFAULT_IDLE_S = 600.0
+MAX_IDLE_S = 86400.0
+#: The environment a server's imports can depend on (read when a library is imported, not when a kernel runs):
+#: a server serves only runs whose values are its own. The kernel's whole environment is the run's either way.
+SERVER_ENVIRONMENT = (*THREAD_VARIABLES, "PYTHONPATH", "PYTHONHASHSEED", "PYTHONWARNINGS", "MPLBACKEND",
+                      "MPLCONFIGDIR", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "JHW_CACHE_DIR", "LANG",
+                      "LC_ALL", "LC_CTYPE", "TZ")
 #: How long a kernel request may wait for the server (it answers once its imports are done).
 REQUEST_TIMEOUT_S = 300.0
 #: IOPub silence that ends the wait for a new kernel (the status messages of kernel_info come at once).
@@ -64,20 +92,140 @@ def _kernel_interpreter() -> list[str] | None:
 
 
 @contextmanager
-def kernel_server() -> Iterator[str | None]:
-    """Run a kernel server while inside; yields its socket path (None: kernels start the ordinary way).
-    Nested use (a region worker inside a run) reuses the outer server."""
+def one_thread_kernels():
+    """The kernels started inside use one BLAS/OpenMP thread, as a parallel worker's do: steps that run
+    side by side do not oversubscribe the cores (BLAS threads that wait for a busy core slow a model
+    fit many times over), and a step's numbers do not depend on what ran beside it."""
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update({var: "1" for var in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def idle_seconds() -> float:
+    """How long a resident server waits for the next request (:data:`IDLE_VARIABLE`); 0: no resident server."""
+    raw = os.environ.get(IDLE_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_IDLE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_IDLE_S:
+        raise PipelineError(f"{IDLE_VARIABLE}={raw!r}: give the seconds a kernel server stays alive without a "
+                            f"request, from 0 (a server for each run) to {MAX_IDLE_S:.0f}.")
+    return value
+
+
+def server_fingerprint(interpreter: list[str], source_hash: str | None = None) -> str:
+    """What a server's state depends on: the package source and installed distributions, the kernel
+    interpreter and the :data:`SERVER_ENVIRONMENT`. Runs with the same fingerprint share a resident server."""
+    material = {"code": source_hash or code_hash(), "interpreter": interpreter,
+                "environment": {k: os.environ.get(k) for k in SERVER_ENVIRONMENT}}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def server_folder() -> Path | None:
+    """The private folder of this user's resident servers (mode 0700), or None when it cannot be trusted."""
+    base = os.environ.get(DIR_VARIABLE) or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"jhw-kernels-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return folder
+
+
+def _listening(address: Path) -> bool:
+    """True when a server accepts connections at ``address`` (also while it is still importing)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(address))
+        return True
+    except OSError:
+        return False
+
+
+def _server_command(interpreter: list[str], address: str, parent: int, *extra: str) -> list[str]:
+    return [*interpreter, "-m", "jeugdhulp_wijken.kernel_server", address, str(parent), json.dumps(interpreter),
+            *extra]
+
+
+def resident_server(interpreter: list[str], fingerprint: str, idle: float) -> str | None:
+    """The socket of this fingerprint's resident server, started (detached, in its own session) when there is
+    none. None when there is no private folder for it, or its path is too long for a socket."""
+    folder = server_folder()
+    name = fingerprint[:24]
+    if folder is None or len(str(folder / f"{name}.sock")) > MAX_SOCKET_PATH:
+        return None
+    address, lock_path = folder / f"{name}.sock", folder / f"{name}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one client at a time looks for (and starts) the server
+        if _listening(address):
+            return str(address)
+        with contextlib.suppress(FileNotFoundError):
+            address.unlink()  # left by a server that was killed
+        with open(folder / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(_server_command(interpreter, str(address), 0, repr(idle), str(lock_path),
+                                                    "--detach"),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        try:
+            proc.wait(timeout=30)  # it returns once the detached server listens
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return str(address) if _listening(address) else None
+
+
+def stop_servers() -> int:
+    """Stop this user's resident servers; the number stopped. Kernels that are running go on."""
+    folder = server_folder()
+    stopped = 0
+    for address in sorted(folder.glob("*.sock")) if folder else []:
+        if not _listening(address):
+            with contextlib.suppress(FileNotFoundError):
+                address.unlink()  # left by a server that was killed
+            continue
+        # a server that is still importing answers once its imports are done
+        if _ask(str(address), {"stop": True}, timeout=REQUEST_TIMEOUT_S).get("stopped"):
+            stopped += 1
+    return stopped
+
+
+@contextmanager
+def kernel_server(source_hash: str | None = None) -> Iterator[str | None]:
+    """A kernel server for the run inside; yields its socket path (None: kernels start the ordinary way).
+    Nested use (a region worker inside a run) reuses the outer server. ``source_hash``: the run's
+    :func:`~.cache.code_hash`, when it is known already."""
     if os.environ.get(ADDRESS_VARIABLE) or os.environ.get(SWITCH_VARIABLE, "1") == "0":
         yield os.environ.get(ADDRESS_VARIABLE)
         return
+    idle = idle_seconds()
     interpreter = _kernel_interpreter()
     if interpreter is None or shutil.which(interpreter[0]) is None:
         yield None
         return
+    address = resident_server(interpreter, server_fingerprint(interpreter, source_hash), idle) if idle else None
+    if address is not None:
+        os.environ[ADDRESS_VARIABLE] = address
+        try:
+            yield address
+        finally:
+            os.environ.pop(ADDRESS_VARIABLE, None)
+        return
     folder = tempfile.mkdtemp(prefix="jhw-ks-")  # private (0700), and short: socket paths are limited
     address = os.path.join(folder, "server")
-    proc = subprocess.Popen([*interpreter, "-m", "jeugdhulp_wijken.kernel_server", address, str(os.getpid()),
-                             json.dumps(interpreter)], stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(_server_command(interpreter, address, os.getpid()), stdin=subprocess.DEVNULL)
     _wait_for_socket(address, proc)
     os.environ[ADDRESS_VARIABLE] = address
     try:
@@ -100,20 +248,39 @@ def _wait_for_socket(address: str, proc: subprocess.Popen, timeout: float = 30.0
         time.sleep(0.01)
 
 
+def _ask(address: str, message: dict, timeout: float = REQUEST_TIMEOUT_S, streams: tuple[int, ...] = ()) -> dict:
+    """Send one request to the server at ``address`` (with file descriptors ``streams``); its reply, or {}."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            payload = json.dumps(message).encode() + b"\n"
+            if streams:
+                sent = socket.send_fds(sock, [payload], list(streams))
+                sock.sendall(payload[sent:])
+            else:
+                sock.sendall(payload)
+            with sock.makefile("rb") as stream:
+                reply = json.loads(stream.readline() or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return reply if isinstance(reply, dict) else {}
+
+
+def _standard_streams() -> tuple[int, ...]:
+    """This process's standard output and error, for the kernel to write to (as a kernel it started would)."""
+    try:
+        return tuple(f.fileno() for f in (sys.__stdout__, sys.__stderr__))
+    except (AttributeError, OSError, ValueError):
+        return ()
+
+
 def request_kernel(cmd: list[str], env: dict[str, str], cwd: str) -> int | None:
     """Ask the run's server to fork a kernel; its pid, or None (start it the ordinary way)."""
     address = os.environ.get(ADDRESS_VARIABLE)
     if not address:
         return None
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(REQUEST_TIMEOUT_S)
-            sock.connect(address)
-            sock.sendall(json.dumps({"cmd": cmd, "env": env, "cwd": cwd}).encode() + b"\n")
-            with sock.makefile("rb") as stream:
-                reply = json.loads(stream.readline() or b"{}")
-    except (OSError, ValueError):
-        return None
+    reply = _ask(address, {"cmd": cmd, "env": env, "cwd": cwd}, streams=_standard_streams())
     return reply.get("pid") if isinstance(reply.get("pid"), int) else None
 
 
@@ -187,7 +354,7 @@ def kernel_manager_class():
 
         async def launch_kernel(self, cmd: list[str], **kwargs: Any):
             env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-            env.setdefault("JPY_PARENT_PID", str(os.getpid()))  # as jupyter_client's launcher sets it
+            env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher sets it: the kernel's client
             cwd = str(kwargs.get("cwd") or os.getcwd())
             pid = request_kernel(list(cmd), env, cwd)
             if pid is None:

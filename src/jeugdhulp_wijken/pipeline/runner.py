@@ -21,11 +21,11 @@ from typing import Any
 from .. import files, paths
 from . import cache
 from .edition import build as build_edition
-from .kernels import kernel_server
+from .kernels import kernel_server, one_thread_kernels
 from .plan import Context, RunPlan, plan_run
 from .schedule import run_regions
 from .spec import PipelineError, Spec
-from .steps import one_thread_kernels, run_step, run_steps
+from .steps import run_step, run_steps
 
 
 def _git_commit(root: Path) -> dict[str, Any]:
@@ -117,14 +117,17 @@ def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | No
     if check_regions and any(i.startswith("each-region:") for s in spec.steps for i in s.inputs):
         every = [paths.region_slug(r) for r in resolve_regions(["all"], ctx, mirror, online)]
     plan = plan_run(spec, ctx, regions=entries, overrides=overrides, only=only, start=start, every_region=every)
-    # the kernel server imports the notebooks' libraries while the data are checked and the cache is read
-    with one_thread_kernels(), kernel_server():
-        return _run_plan(spec, ctx, plan, overrides=overrides, force=force, mirror=mirror, online=online,
-                         fetch=fetch, progress=progress, log_output=log_output, jobs=jobs, edition=edition)
+    source_hash = cache.code_hash()
+    # the kernel server imports the notebooks' libraries while the data are checked and the cache is read (a
+    # resident server of the same code has done so already)
+    with one_thread_kernels(), kernel_server(source_hash):
+        return _run_plan(spec, ctx, plan, source_hash, overrides=overrides, force=force, mirror=mirror,
+                         online=online, fetch=fetch, progress=progress, log_output=log_output, jobs=jobs,
+                         edition=edition)
 
 
-def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None, force: bool, mirror: str | None,
-              online: bool, fetch: bool, progress: bool, log_output: bool, jobs: int | None,
+def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, source_hash: str, *, overrides: dict | None, force: bool,
+              mirror: str | None, online: bool, fetch: bool, progress: bool, log_output: bool, jobs: int | None,
               edition: bool) -> dict[str, Any]:
     if fetch and not ctx.synthetic:
         prepare_data(ctx, mirror, online)
@@ -139,7 +142,6 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, *, overrides: dict | None
         "regions": slugs, "git": _git_commit(ctx.root), "python": sys.version.split()[0],
         "platform": platform.platform(), "kernel": cache.KERNEL, "packages": package_versions(),
         "status": "running", "steps": []}
-    source_hash = cache.code_hash()
     t_run = time.perf_counter()
     try:
         opts = dict(force=force, progress=progress, log_output=log_output, edition=edition)

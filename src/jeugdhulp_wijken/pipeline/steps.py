@@ -1,14 +1,13 @@
 """Running steps: one step (or served from the cache), and steps side by side in threads, at most ``width``
-at once, each as soon as the steps whose outputs it reads are done; every kernel with one BLAS/OpenMP thread.
+at once, each as soon as the steps whose outputs it reads are done; every kernel with one BLAS/OpenMP thread
+(:func:`.kernels.one_thread_kernels`).
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,10 +15,6 @@ from . import cache
 from .edition_html import warm_up as edition_warm_up
 from .execute import execute_step, executed_notebook
 from .plan import Context, StepPlan
-
-#: Thread limits (BLAS/OpenMP) of every kernel a run starts and of its region workers: one thread each.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 _SAY_LOCK = threading.Lock()
@@ -85,23 +80,6 @@ def _warm_up_edition() -> None:
 
 
 # --------------------------------------------------------------------------- steps side by side
-
-@contextmanager
-def one_thread_kernels():
-    """The kernels started inside use one BLAS/OpenMP thread, as a parallel worker's do: steps that run
-    side by side do not oversubscribe the cores (BLAS threads that wait for a busy core slow a model
-    fit many times over), and a step's numbers do not depend on what ran beside it."""
-    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
-    os.environ.update({var: "1" for var in THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-
 
 def step_dependencies(plans: list[StepPlan]) -> list[set[int]]:
     """For each step, the earlier steps of ``plans`` it waits for: those whose outputs it reads, or
