@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from jeugdhulp_wijken import paths
 
@@ -20,6 +22,10 @@ def test_benchmark_reports_every_figure_on_the_synthetic_study(tmp_path):
     assert all(v > 0 for v in result["per_step_s"].values())
     assert result["n_regions"] >= 3 and result["all_regions_over_single"] > 0
     assert "JZ99" in result["unknown_region_message"]
-    for line in ("Cold single-region run", "Cached re-run", "Second region", "All regions / single region",
+    assert result["region_new_process_s"] > 0 and result["third_region"] not in (result["region"],
+                                                                                 result["second_region"])
+    assert not list(Path(tempfile.gettempdir()).glob("jhw-bk-*")), "its kernel servers and their folder are gone"
+    for line in ("Cold single-region run", "Cached re-run", "Second region", "in a new jhw-reproduce process",
+                 "All regions / single region",
                  "Unknown region refused", "Notebook overhead ratio", "Machine:"):
         assert line in proc.stdout

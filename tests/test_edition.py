@@ -29,6 +29,20 @@ def make_notebook(path: Path, markdown: str, params: str, body: str) -> None:
     nbformat.write(nb, path)
 
 
+STAGES = {"national": {"derived": "{derived}/national", "figures": "{figures}/national"},
+          "regional": {"derived": "{derived}/{region}", "figures": "{figures}/{region}", "per_region": True},
+          "atlas": {"derived": "{figures}/atlas"}}
+
+
+def tiny_study(root: Path, steps: list[dict]):
+    """The spec (with ``steps``) and context of a tiny pipeline in ``root``."""
+    (root / "pipeline.yml").write_text(yaml.safe_dump({"defaults": {"region": "Testland"}, "stages": STAGES,
+                                                      "steps": steps}))
+    ctx = pipeline.Context(synthetic=False, raw=root / "raw", derived=root / "derived", figures=root / "figures",
+                           runs=root / "runs", root=root)
+    return pipeline.load_spec(root / "pipeline.yml"), ctx
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("edition")
@@ -50,22 +64,13 @@ def study(tmp_path_factory):
     make_notebook(root / "nb" / "03_three.ipynb", "# 03 Alle regio's", 'national_dir = ""\noutput_dir = ""\n',
                   "from pathlib import Path\n"
                   "Path(output_dir, 'summary.txt').write_text(Path(national_dir, 'result.txt').read_text())\n")
-    spec_doc = {
-        "defaults": {"region": "Testland"},
-        "stages": {"national": {"derived": "{derived}/national", "figures": "{figures}/national"},
-                   "regional": {"derived": "{derived}/{region}", "figures": "{figures}/{region}", "per_region": True},
-                   "atlas": {"derived": "{figures}/atlas"}},
-        "steps": [
-            {"name": "one", "notebook": "nb/01_one.ipynb", "stage": "national", "outputs": ["result.txt"]},
-            {"name": "two", "notebook": "nb/02_two.ipynb", "stage": "regional",
-             "inputs": ["national:result.txt"], "outputs": ["double.txt"]},
-            {"name": "three", "notebook": "nb/03_three.ipynb", "stage": "atlas",
-             "inputs": ["national:result.txt"], "outputs": ["summary.txt"]},
-        ]}
-    (root / "pipeline.yml").write_text(yaml.safe_dump(spec_doc))
-    spec = pipeline.load_spec(root / "pipeline.yml")
-    ctx = pipeline.Context(synthetic=False, raw=root / "raw", derived=root / "derived", figures=root / "figures",
-                           runs=root / "runs", root=root)
+    spec, ctx = tiny_study(root, [
+        {"name": "one", "notebook": "nb/01_one.ipynb", "stage": "national", "outputs": ["result.txt"]},
+        {"name": "two", "notebook": "nb/02_two.ipynb", "stage": "regional",
+         "inputs": ["national:result.txt"], "outputs": ["double.txt"]},
+        {"name": "three", "notebook": "nb/03_three.ipynb", "stage": "atlas",
+         "inputs": ["national:result.txt"], "outputs": ["summary.txt"]},
+    ])
     run = dict(fetch=False, progress=False, check_regions=False)
     first = pipeline.run(spec, ctx, regions=["Testland", "Elders"], **run)
     second = pipeline.run(spec, ctx, regions=["Testland"], **run)
@@ -252,3 +257,49 @@ def test_edition_pages_open_offline_in_a_browser(study):
         page = chrome.open(ctx.figures / "leerversie" / "01_one.html")
         assert page.evaluate("document.images.length") >= 1
         assert page.evaluate("document.querySelector('nav.jhw-nav a').getAttribute('href')") == "index.html"
+
+
+def test_a_single_region_run_renders_the_pages_of_finished_steps_while_its_last_step_runs(tmp_path, monkeypatch):
+    from jeugdhulp_wijken.pipeline import runner
+
+    (tmp_path / "nb").mkdir()
+    make_notebook(tmp_path / "nb" / "01_one.ipynb", "# 01 Landelijk", 'output_dir = ""\n',
+                  "from pathlib import Path\nPath(output_dir, 'result.txt').write_text('1')\n")
+    make_notebook(tmp_path / "nb" / "02_two.ipynb", "# 02 Regio\n\nVerder in [het rapport](03_last.ipynb).",
+                  'national_dir = ""\noutput_dir = ""\n',
+                  "from pathlib import Path\nPath(output_dir, 'two.txt').write_text('2')\n")
+    make_notebook(tmp_path / "nb" / "03_last.ipynb", "# 03 Rapport", 'input_dir = ""\noutput_dir = ""\n',
+                  "import time\nfrom pathlib import Path\ntime.sleep(2)\n"
+                  "Path(output_dir, 'last.txt').write_text(Path(input_dir, 'two.txt').read_text())\n")
+    spec, ctx = tiny_study(tmp_path, [
+        {"name": "one", "notebook": "nb/01_one.ipynb", "stage": "national", "outputs": ["result.txt"]},
+        {"name": "two", "notebook": "nb/02_two.ipynb", "stage": "regional",
+         "inputs": ["national:result.txt"], "outputs": ["two.txt"]},
+        {"name": "last", "notebook": "nb/03_last.ipynb", "stage": "regional",
+         "inputs": ["regional:two.txt"], "outputs": ["last.txt"]},
+    ])
+    calls = []
+    early = runner._region_pages
+
+    def spy(spec, ctx, slug, value, lang, pending):
+        last = ctx.derived / "testland" / "last.txt"
+        calls.append((slug, set(pending), last.exists()))
+        return early(spec, ctx, slug, value, lang, pending)
+
+    monkeypatch.setattr(runner, "_region_pages", spy)
+    manifest = pipeline.run(spec, ctx, regions=["Testland"], fetch=False, progress=False, check_regions=False,
+                            jobs=2)
+    assert calls == [("testland", {"last"}, False)], "once, while the last step still ran"
+    folder = ctx.figures / "testland" / "leerversie"
+    # the page of the finished step was made early, and the final build found it current: only the last
+    # step's page (and the shared one) are rendered at the end
+    assert manifest["edition"]["rendered"] == ["figures/leerversie/01_one.html",
+                                               "figures/testland/leerversie/03_last.html"]
+    assert 'href="03_last.html"' in (folder / "02_two.html").read_text(encoding="utf-8"), \
+        "it links the page that was still to come"
+    assert (folder / "03_last.html").is_file()
+    monkeypatch.setattr(runner, "_region_pages", early)
+    calls.clear()
+    sequential = pipeline.run(spec, ctx, regions=["Testland"], fetch=False, progress=False, check_regions=False,
+                              jobs=1, force=True)
+    assert calls == [] and sequential["status"] == "ok", "one step at a time: no free slot, no early pages"

@@ -365,6 +365,7 @@ def test_a_kernel_of_a_resident_server_ends_when_the_process_that_asked_for_it_e
     client = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         with kernels.kernel_server() as address:
+            assert address is not None
             cmd = [*kernels._kernel_interpreter(), "-m", "ipykernel_launcher", "-f", str(tmp_path / "k.json")]
             pid = kernels.request_kernel(cmd, {**os.environ, "JPY_PARENT_PID": str(client.pid)}, str(tmp_path))
         assert isinstance(pid, int) and not _gone(pid, timeout=3), "the kernel runs while its client runs"
@@ -374,3 +375,12 @@ def test_a_kernel_of_a_resident_server_ends_when_the_process_that_asked_for_it_e
     finally:
         if client.poll() is None:
             client.kill()
+
+
+def test_the_command_line_stops_the_servers_it_finds(server_dir):
+    with kernels.kernel_server() as address:
+        assert kernels._listening(Path(address))
+    out = subprocess.run([sys.executable, "-m", "jeugdhulp_wijken.pipeline", "--stop-kernel-servers"],
+                         capture_output=True, text=True, cwd=paths.ROOT, timeout=600)
+    assert out.returncode == 0 and "Stopped 1 kernel server(s)." in out.stdout, out.stderr
+    assert not Path(address).exists()

@@ -1,13 +1,16 @@
 """Benchmark the pipeline, all figures measured in one run on this machine.
 
 * cold single-region run (national stage included; data present), and its cached re-run;
-* a second region after the first (only the regional stage runs);
+* a second region after the first (only the regional stage runs), in the same process and, for a third
+  region, in a new ``jhw-reproduce`` process (its Python start, imports and region check included);
 * the cold run of every region (``--region all``: national stage, 42 jeugdzorgregio's, the study
   area and NL, the atlas), and its ratio to the cold single-region run;
 * how fast a list with an unknown region is refused (a fresh ``jhw-reproduce`` process);
 * the notebook overhead: the single-region steps through papermill against the same code cells
   in one plain Python process.
-Repetitions: the fastest counts, as usual for timings on a shared machine.
+Repetitions: the fastest counts, as usual for timings on a shared machine. The kernel servers of the
+benchmark live in a folder of its own; every cold run starts without one (a run leaves its server to the
+next run, which is what a second region measures), and they are stopped at the end.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ from typing import Any
 import nbformat
 
 from . import paths, pipeline
+from .pipeline import kernels
 
 #: Targets (from the issues); the printout compares each measured figure with its target.
 TARGETS = {"all_regions_over_single": 8.0, "second_region_s": 5.0, "unknown_region_s": 2.0,
@@ -109,6 +114,39 @@ def unknown_region_seconds(synthetic: bool) -> tuple[float, str]:
     return seconds, proc.stderr.strip().splitlines()[-1]
 
 
+@contextlib.contextmanager
+def _own_kernel_servers():
+    """The benchmark's kernel servers in a folder of its own (other programs' servers are left alone)."""
+    old = os.environ.get(kernels.DIR_VARIABLE)
+    folder = tempfile.mkdtemp(prefix="jhw-bk-")
+    os.environ[kernels.DIR_VARIABLE] = folder
+    try:
+        yield folder
+    finally:
+        kernels.stop_servers()
+        if old is None:
+            os.environ.pop(kernels.DIR_VARIABLE, None)
+        else:
+            os.environ[kernels.DIR_VARIABLE] = old
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def cli_region_seconds(ctx: pipeline.Context, region: str) -> float:
+    """Wall time of ``jhw-reproduce --region <region>`` in a new process, on the national stage of ``ctx``."""
+    args = [sys.executable, "-m", "jeugdhulp_wijken.pipeline", "--region", region, "--no-fetch", "--no-progress",
+            "--derived-root", str(ctx.derived), "--figures-root", str(ctx.figures), "--runs-root", str(ctx.runs),
+            "--raw-root", str(ctx.raw)]
+    if ctx.synthetic:
+        args.append("--synthetic")
+    proc, seconds = _timed(lambda: subprocess.run(args, capture_output=True, text=True, cwd=paths.ROOT))
+    spec = pipeline.load_spec()
+    reran = [s.name for s in spec.steps if not spec.per_region(s) and f"{s.name}: running" in proc.stdout]
+    if proc.returncode != 0 or reran:
+        raise RuntimeError(f"jhw-reproduce --region {region} failed or reran shared steps {reran}: its time would "
+                           f"not be that of a further region. {(proc.stderr or proc.stdout)[-800:]}")
+    return seconds
+
+
 def run_benchmark(synthetic: bool = False, region: str | None = None, second: str | None = None,
                   mirror: str | None = None, repeats: int = 1, jobs: int | None = None) -> dict:
     if repeats < 1:
@@ -116,8 +154,9 @@ def run_benchmark(synthetic: bool = False, region: str | None = None, second: st
     spec = pipeline.load_spec()
     region = region or (spec.synthetic if synthetic else spec.defaults).get("region")
     second = second or ("JZ02" if synthetic else "JZ29")
-    singles, all_runs, seconds_region, plains = [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="jhw-bench-") as tmp:
+    third = "JZ03" if synthetic else "JZ30"
+    singles, all_runs, seconds_region, cli_region, plains = [], [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="jhw-bench-") as tmp, _own_kernel_servers():
         tmp = Path(tmp)
 
         def ctx_in(name: str) -> pipeline.Context:
@@ -127,6 +166,7 @@ def run_benchmark(synthetic: bool = False, region: str | None = None, second: st
         pipeline.prepare_data(ctx_in("single0"), mirror, online=True)  # data present before timing
         for i in range(repeats):
             ctx = ctx_in(f"single{i}")  # a folder per repetition: the second region is new to each
+            kernels.stop_servers()  # cold: no kernel server yet
             manifest, s = _timed(lambda: pipeline.run(spec, ctx, region=region, force=True, fetch=False,
                                                       progress=False))
             singles.append((s, manifest))
@@ -136,10 +176,12 @@ def run_benchmark(synthetic: bool = False, region: str | None = None, second: st
                 raise RuntimeError(f"the second region did not run its regional stage (statuses {regional}); "
                                    "its time would not be that of a second region")
             seconds_region.append(s2)
+            cli_region.append(cli_region_seconds(ctx, third))
         cached, cached_s = _timed(lambda: pipeline.run(spec, ctx_in("single0"), region=region, fetch=False,
                                                        progress=False))
         for i in range(repeats):
             ctx = ctx_in(f"all{i}")
+            kernels.stop_servers()
             manifest, s = _timed(lambda: pipeline.run(spec, ctx, regions=["all"], force=True, fetch=False,
                                                       progress=False, jobs=jobs))
             all_runs.append((s, manifest))
@@ -157,7 +199,8 @@ def run_benchmark(synthetic: bool = False, region: str | None = None, second: st
         "repeats": repeats, "jobs": jobs or os.cpu_count(),
         "cold_single_region_s": round(single_s, 2), "cached_rerun_s": round(cached_s, 2),
         "cached_statuses": [s["status"] for s in cached["steps"]],
-        "second_region_s": round(min(seconds_region), 2),
+        "second_region_s": round(min(seconds_region), 2), "third_region": third,
+        "region_new_process_s": round(min(cli_region), 2),
         "cold_all_regions_s": round(all_s, 2), "n_regions": len(all_manifest["regions"]),
         "all_regions_over_single": round(all_s / single_s, 2),
         "unknown_region_s": round(unknown_s, 2), "unknown_region_message": unknown_message,
@@ -183,6 +226,8 @@ def report(result: dict) -> str:
              f"steps {result['cached_statuses']}",
              f"Second region ({result['second_region']}) after the first: {result['second_region_s']:.1f} s "
              f"({mark('second_region_s')})",
+             f"A further region ({result['third_region']}) in a new jhw-reproduce process: "
+             f"{result['region_new_process_s']:.1f} s (Python start, imports and region check included)",
              f"Cold run of all {result['n_regions']} regions with the atlas: {result['cold_all_regions_s']:.1f} s",
              f"All regions / single region:   {result['all_regions_over_single']:.2f} ({mark('all_regions_over_single')})",
              f"Unknown region refused in:     {result['unknown_region_s']:.2f} s ({mark('unknown_region_s')}): "

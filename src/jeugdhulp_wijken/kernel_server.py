@@ -25,6 +25,7 @@ that the server listens.
 from __future__ import annotations
 
 import fcntl
+import gc
 import importlib
 import json
 import os
@@ -101,8 +102,8 @@ def _warm_up() -> list[str]:
 
 
 def _warm_fonts() -> None:
-    """Render a small figure with text on a bare Agg canvas, so the font files and font lookups every figure
-    needs are loaded once, here. No pyplot and no backend choice: matplotlib's state is otherwise untouched."""
+    """Render a small figure with text on a bare Agg canvas, so the font files, font lookups and mathtext parser
+    that figures need are loaded once, here. No pyplot and no backend choice: matplotlib's state is otherwise untouched."""
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -111,7 +112,8 @@ def _warm_fonts() -> None:
     fig = Figure(figsize=(2, 2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.plot([0, 1], [1, 0], label="Aa")
+    ax.plot([1, 1000], [1, 0], label="Aa")
+    ax.set_xscale("log")  # its tick labels are mathtext, whose parser is built on first use (0.25 s)
     ax.set_title("Titel", fontweight="bold")
     ax.set_xlabel("x (%)")
     ax.legend()
@@ -299,6 +301,9 @@ def serve(address: str, prefix: list[str], parent: int, idle: float = 0.0, lock:
         os.write(ready, b"1")
         os.close(ready)
     _warm_up()
+    # what the imports made is never garbage: the kernels' collections skip it (and leave its memory pages
+    # shared with this process instead of writing to each of them)
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped by the system when they end
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # nothing to tidy: kernels have their own sessions
     listener.settimeout(1.0)

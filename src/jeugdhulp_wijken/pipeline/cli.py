@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--derived-root", help=argparse.SUPPRESS)
     p.add_argument("--figures-root", help=argparse.SUPPRESS)
     p.add_argument("--runs-root", help=argparse.SUPPRESS)
+    p.add_argument("--raw-root", help=argparse.SUPPRESS)
     p.add_argument("--no-fetch", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--list", action="store_true", help="List the steps and their parameters, then exit.")
     p.add_argument("--list-regions", action="store_true", help="List every valid --region value, then exit.")
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         spec = load_spec(args.spec)
-        ctx = Context.make(args.synthetic, args.derived_root, args.figures_root, args.runs_root)
+        ctx = Context.make(args.synthetic, args.derived_root, args.figures_root, args.runs_root, args.raw_root)
         if args.list:
             _list_steps(spec, ctx)
             return 0
