@@ -55,12 +55,12 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 #: Seconds without a request after which a resident server stops; 0: a server for each run, stopped with it.
 IDLE_VARIABLE = "JHW_KERNEL_SERVER_IDLE"
+DEFAULT_IDLE_S = 600.0
+MAX_IDLE_S = 86400.0
 #: Where the folder of this user's resident servers is made (default: $XDG_RUNTIME_DIR, else the temporary folder).
 DIR_VARIABLE = "JHW_KERNEL_SERVER_DIR"
 #: The longest socket path a Unix socket takes on every platform (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 100
-DEFAULT_IDLE_S = 600.0
-MAX_IDLE_S = 86400.0
 #: The environment a server's imports can depend on (read when a library is imported, not when a kernel runs):
 #: a server serves only runs whose values are its own. The kernel's whole environment is the run's either way.
 SERVER_ENVIRONMENT = (*THREAD_VARIABLES, "PYTHONPATH", "PYTHONHASHSEED", "PYTHONWARNINGS", "MPLBACKEND",
@@ -175,7 +175,7 @@ def resident_server(interpreter: list[str], fingerprint: str, idle: float) -> st
             return str(address)
         with contextlib.suppress(FileNotFoundError):
             address.unlink()  # left by a server that was killed
-        with open(folder / f"{name}.log", "ab") as log:
+        with open(folder / f"{name}.log", "wb") as log:  # what the server prints; the previous one's is gone
             proc = subprocess.Popen(_server_command(interpreter, str(address), 0, repr(idle), str(lock_path),
                                                     "--detach"),
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
