@@ -279,14 +279,14 @@ def test_a_single_region_run_renders_the_pages_of_finished_steps_while_its_last_
          "inputs": ["regional:two.txt"], "outputs": ["last.txt"]},
     ])
     calls = []
-    early = runner._region_pages
+    early = runner.build_region
 
-    def spy(spec, ctx, slug, value, lang, pending):
+    def spy(spec, ctx, slug, value, *, lang, planned):
         last = ctx.derived / "testland" / "last.txt"
-        calls.append((slug, set(pending), last.exists()))
-        return early(spec, ctx, slug, value, lang, pending)
+        calls.append((slug, set(planned), last.exists()))
+        return early(spec, ctx, slug, value, lang=lang, planned=planned)
 
-    monkeypatch.setattr(runner, "_region_pages", spy)
+    monkeypatch.setattr(runner, "build_region", spy)
     manifest = pipeline.run(spec, ctx, regions=["Testland"], fetch=False, progress=False, check_regions=False,
                             jobs=2)
     assert calls == [("testland", {"last"}, False)], "once, while the last step still ran"
@@ -298,7 +298,7 @@ def test_a_single_region_run_renders_the_pages_of_finished_steps_while_its_last_
     assert 'href="03_last.html"' in (folder / "02_two.html").read_text(encoding="utf-8"), \
         "it links the page that was still to come"
     assert (folder / "03_last.html").is_file()
-    monkeypatch.setattr(runner, "_region_pages", early)
+    monkeypatch.setattr(runner, "build_region", early)
     calls.clear()
     sequential = pipeline.run(spec, ctx, regions=["Testland"], fetch=False, progress=False, check_regions=False,
                               jobs=1, force=True)

@@ -144,6 +144,16 @@ def build_shared(spec: Spec, ctx: Context, *, lang: str = "nl", planned: Iterabl
     return _guarded(lang, shared_pages)
 
 
+def render_early(build_pages: Callable[..., Any], **kwargs: Any) -> None:
+    """``build_pages(**kwargs)`` (:func:`build_region` or :func:`build_shared`) before the run's final :func:`build`:
+    a worker's region, the shared pages while the regions run, a region's pages while its report runs. A page
+    that cannot be made here is left to that final build, which reports it."""
+    try:
+        build_pages(**kwargs)
+    except PipelineError:
+        pass
+
+
 def _guarded(lang: str, make: Callable[[], Any]) -> Any:
     """``make()`` with the language checked first and any failure as an :class:`EditionError` that says
     what to do."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import files, paths
 from . import cache
-from .edition import build as build_edition
+from .edition import build as build_edition, build_region, render_early
 from .kernels import kernel_server, one_thread_kernels
 from .plan import Context, RunPlan, plan_run
 from .schedule import run_regions
@@ -94,17 +94,6 @@ def resolve_regions(entries: list[Any], ctx: Context, mirror: str | None = None,
     except regions.UnknownRegionError as exc:
         raise PipelineError(str(exc)) from None
 
-def _region_pages(spec: Spec, ctx: Context, slug: str, value: Any, lang: str, pending: frozenset[str]) -> None:
-    """The teaching-edition pages of a region's steps that are done, made while its last steps run (``pending``,
-    linked as if they existed); the run's final edition build then finds them current. A page that cannot be
-    made here is left to that build, which reports it."""
-    from .edition import build_region
-
-    try:
-        build_region(spec, ctx, slug, value, lang=lang, planned=pending)
-    except PipelineError:
-        pass
-
 # --------------------------------------------------------------------------- the run
 
 def run(spec: Spec, ctx: Context, *, region: Any = None, regions: list[Any] | None = None,
@@ -167,7 +156,9 @@ def _run_plan(spec: Spec, ctx: Context, plan: RunPlan, source_hash: str, *, over
             early = None
             if edition and regional:
                 slug = next(s for s, plans in plan.regions.items() if plans)
-                early = functools.partial(_region_pages, spec, ctx, slug, plan.region_values[slug], lang)
+                # the region's pages of the steps that are done, made while its report runs
+                early = functools.partial(render_early, build_region, spec=spec, ctx=ctx, slug=slug,
+                                          value=plan.region_values[slug], lang=lang)
             run_steps(plan.before + (regional[0] if regional else []), ctx, run_dir, run_id, source_hash,
                       manifest["steps"], width=jobs, early_pages=early, **opts)
             for p in plan.after:

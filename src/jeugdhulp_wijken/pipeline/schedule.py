@@ -27,12 +27,9 @@ def _run_region(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str,
     except PipelineError as exc:
         return entries, str(exc)
     if edition is not None:
-        from .edition import build_region
+        from .edition import build_region, render_early
 
-        try:
-            build_region(ctx=ctx, **edition)
-        except PipelineError:
-            pass
+        render_early(build_region, ctx=ctx, **edition)
     return entries, None
 
 
@@ -45,14 +42,10 @@ def _warm_worker() -> None:
 
 
 def _shared_pages(ctx: Context, edition: dict[str, Any]) -> None:
-    """The teaching-edition pages of the shared steps, rendered while the regions run; a page that cannot be
-    made here is left to the run's final edition build, which reports it."""
-    from .edition import build_shared
+    """The teaching-edition pages of the shared steps, rendered while the regions run."""
+    from .edition import build_shared, render_early
 
-    try:
-        build_shared(ctx=ctx, **edition)
-    except PipelineError:
-        pass
+    render_early(build_shared, ctx=ctx, **edition)
 
 
 def _region_sizes(ctx: Context, national: list[StepPlan], values: dict[str, Any]) -> dict[str, int]:

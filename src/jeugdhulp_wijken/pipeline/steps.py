@@ -121,13 +121,13 @@ def in_slots(width: int, next_task: Callable[[], Any], submit: Callable[[Any], A
 def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, source_hash: str,
               sink: list[dict], *, width: int, force: bool, progress: bool, log_output: bool,
               verbose: bool = True, edition: bool = False,
-              early_pages: Callable[[frozenset[str]], Any] | None = None) -> None:
+              early_pages: Callable[..., Any] | None = None) -> None:
     """Run steps in plan order (the national stage, with the region's steps when a run has one region; or
     one region's steps in a worker). With ``width`` > 1, a step starts as soon as the steps it reads from
     are done, at most ``width`` at once, each in its own kernel: the qualitative coding beside the national
     chain, a region's maps beside the national local-factor analysis and its own. Manifest entries keep the
     plan's order; the first failure stops new steps and is raised once the running ones have ended.
-    ``early_pages(pending)``: called once, in a free slot, when every step has started; ``pending`` names the
+    ``early_pages(planned=...)``: called once, in a free slot, when every step has started; ``planned`` names the
     steps still running (the teaching-edition pages of the steps that are done, made while the report runs)."""
     if width <= 1 or len(plans) < 2:
         for p in plans:
@@ -151,7 +151,7 @@ def run_steps(plans: list[StepPlan], ctx: Context, run_dir: Path, run_id: str, s
     def submit(task: int | str):
         if task == "pages":
             pending = frozenset(plans[j].step.name for j in started - done)
-            return pool.submit(pages.pop(), pending)
+            return pool.submit(pages.pop(), planned=pending)
         return pool.submit(run_step, plans[task], ctx, run_dir, run_id, source_hash, entries[task], force=force,
                            progress=False, log_output=log_output, verbose=verbose, edition=edition)
 
